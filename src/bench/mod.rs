@@ -1,0 +1,1 @@
+//! Benchmarks: timing, statistics, results with provenance.

@@ -1,0 +1,482 @@
+//! Evaluation of shape-arithmetic nodes on known small tensors.
+//!
+//! With fixed input shapes, exporters' `Shape → Gather → Unsqueeze → Concat → Reshape` chains compute
+//! values known ahead of time. Shape inference uses this to resolve Reshape targets; the
+//! `fold-shapes` rewrite uses it to replace the chains by initializers. Only integer and small float
+//! tensors are evaluated: anything else returns `None` ("not known").
+
+use super::graph::NodeExt;
+use super::proto::{tensor_proto::DataType, NodeProto};
+use super::tensor::{Tensor, TensorData};
+
+/// Largest tensor (in elements) the evaluator produces; beyond that a value is "not known".
+pub const MAX_CONST_ELEMS: usize = 1 << 16;
+
+/// Evaluates `node` if every needed input value is known. `shapes[i]` is the static shape of input
+/// `i` when fully known (used by `Shape`).
+pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64>>]) -> Option<Vec<Tensor>> {
+    let val = |i: usize| vals.get(i).copied().flatten();
+    let ints = |i: usize| val(i).and_then(Tensor::as_i64s);
+    let out = match node.op_type.as_str() {
+        "Shape" => {
+            let shape = shapes.first()?.clone()?;
+            let r = shape.len() as i64;
+            let norm = |v: i64| if v < 0 { (v + r).clamp(0, r) } else { v.clamp(0, r) };
+            let start = norm(node.attr_i("start", 0)) as usize;
+            let end = norm(node.attr_i("end", r)) as usize;
+            Tensor::i64_vec(&shape[start..end.max(start)])
+        }
+        "Size" => Tensor::i64_scalar(shapes.first()?.as_ref()?.iter().product()),
+        "Constant" => {
+            if let Some(a) = node.attr("value") {
+                Tensor::from_proto(a.t.as_ref()?).ok()?
+            } else if let Some(a) = node.attr("value_int") {
+                Tensor::i64_scalar(a.i)
+            } else if let Some(a) = node.attr("value_ints") {
+                Tensor::i64_vec(&a.ints)
+            } else if let Some(a) = node.attr("value_float") {
+                Tensor::f32(&[], vec![a.f])
+            } else if let Some(a) = node.attr("value_floats") {
+                Tensor::f32(&[a.floats.len()], a.floats.clone())
+            } else {
+                return None;
+            }
+        }
+        "Identity" => val(0)?.clone(),
+        "Cast" => cast(val(0)?, node.attr_i("to", 0))?,
+        "Gather" => {
+            let data = val(0)?;
+            let idx = val(1)?;
+            let idx_v = idx.as_i64s()?;
+            let rank = data.dims.len() as i64;
+            let axis = norm_axis(node.attr_i("axis", 0), rank)?;
+            let d = data.dims[axis] as i64;
+            let outer: usize = data.dims[..axis].iter().product();
+            let inner: usize = data.dims[axis + 1..].iter().product();
+            let mut picks = Vec::new();
+            for &i in &idx_v {
+                let i = if i < 0 { i + d } else { i };
+                if i < 0 || i >= d {
+                    return None;
+                }
+                picks.push(i as usize);
+            }
+            let mut dims = data.dims[..axis].to_vec();
+            dims.extend_from_slice(&idx.dims);
+            dims.extend_from_slice(&data.dims[axis + 1..]);
+            let mut src_index = Vec::with_capacity(outer * picks.len() * inner);
+            for o in 0..outer {
+                for &p in &picks {
+                    for k in 0..inner {
+                        src_index.push((o * data.dims[axis] + p) * inner + k);
+                    }
+                }
+            }
+            let (fv, iv) = (data.to_f32s(), data.as_i64s());
+            rebuild_like(data, dims, |i| match &iv {
+                Some(v) => v[src_index[i]] as f64,
+                None => fv[src_index[i]] as f64,
+            })?
+        }
+        "Unsqueeze" => {
+            let data = val(0)?;
+            let axes = node.attr_ints("axes").map(<[i64]>::to_vec).or_else(|| ints(1))?;
+            let out_rank = (data.dims.len() + axes.len()) as i64;
+            let mut axes: Vec<usize> = axes.iter().map(|&a| norm_axis(a, out_rank)).collect::<Option<_>>()?;
+            axes.sort_unstable();
+            let mut dims = data.dims.clone();
+            for a in axes {
+                if a > dims.len() {
+                    return None;
+                }
+                dims.insert(a, 1);
+            }
+            reshaped(data, dims)
+        }
+        "Squeeze" => {
+            let data = val(0)?;
+            let rank = data.dims.len() as i64;
+            let axes = node.attr_ints("axes").map(<[i64]>::to_vec).or_else(|| ints(1));
+            let dims = match axes {
+                Some(axes) => {
+                    let axes: Vec<usize> = axes.iter().map(|&a| norm_axis(a, rank)).collect::<Option<_>>()?;
+                    data.dims.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect()
+                }
+                None => data.dims.iter().copied().filter(|&d| d != 1).collect(),
+            };
+            reshaped(data, dims)
+        }
+        "Reshape" => {
+            let data = val(0)?;
+            let target = ints(1)?;
+            let dims = reshape_dims(
+                &data.dims.iter().map(|&d| d as i64).collect::<Vec<_>>(),
+                &target,
+                node.attr_i("allowzero", 0) != 0,
+            )?;
+            reshaped(data, dims.iter().map(|&d| d as usize).collect())
+        }
+        "Flatten" => {
+            let data = val(0)?;
+            let axis = norm_axis(node.attr_i("axis", 1), data.dims.len() as i64 + 1)?;
+            let a: usize = data.dims[..axis].iter().product();
+            let b: usize = data.dims[axis..].iter().product();
+            reshaped(data, vec![a, b])
+        }
+        "Concat" => {
+            let parts: Vec<&Tensor> = (0..node.input.len()).map(val).collect::<Option<_>>()?;
+            let first = parts.first()?;
+            let rank = first.dims.len() as i64;
+            let axis = norm_axis(node.attr_i("axis", 0), rank)?;
+            let all_int = parts.iter().all(|p| p.as_i64s().is_some());
+            let outer: usize = first.dims[..axis].iter().product();
+            let mut dims = first.dims.clone();
+            dims[axis] = parts.iter().map(|p| p.dims.get(axis).copied().unwrap_or(0)).sum();
+            let mut out: Vec<f64> = Vec::new();
+            for o in 0..outer {
+                for p in &parts {
+                    let chunk: usize = p.dims[axis..].iter().product();
+                    let f = p.to_f32s();
+                    let fi = p.as_i64s();
+                    for k in 0..chunk {
+                        out.push(match &fi {
+                            Some(v) if all_int => v[o * chunk + k] as f64,
+                            _ => f[o * chunk + k] as f64,
+                        });
+                    }
+                }
+            }
+            rebuild_like(first, dims, |i| out[i])?
+        }
+        "Slice" => {
+            let data = val(0)?;
+            if data.dims.len() != 1 {
+                return None;
+            }
+            let (starts, ends, axes, steps) = if node.input.len() > 1 {
+                (ints(1)?, ints(2)?, ints(3).unwrap_or_else(|| vec![0]), ints(4).unwrap_or_else(|| vec![1]))
+            } else {
+                (
+                    node.attr_ints("starts")?.to_vec(),
+                    node.attr_ints("ends")?.to_vec(),
+                    node.attr_ints("axes").map(<[i64]>::to_vec).unwrap_or_else(|| vec![0]),
+                    vec![1],
+                )
+            };
+            if axes.first().copied().map(|a| a != 0 && a != -1)? {
+                return None;
+            }
+            let idx = slice_indices(data.dims[0] as i64, starts[0], ends[0], steps[0])?;
+            let src = data.to_f32s();
+            let srci = data.as_i64s();
+            rebuild_like(data, vec![idx.len()], |i| match &srci {
+                Some(v) => v[idx[i]] as f64,
+                None => src[idx[i]] as f64,
+            })?
+        }
+        "ConstantOfShape" => {
+            let shape = ints(0)?;
+            let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
+            let n: usize = dims.iter().product();
+            if n > MAX_CONST_ELEMS {
+                return None;
+            }
+            let fill = match node.attr("value").and_then(|a| a.t.as_ref()) {
+                Some(t) => Tensor::from_proto(t).ok()?,
+                None => Tensor::f32(&[1], vec![0.0]),
+            };
+            rebuild_like(&fill, dims, |_| fill.to_f32s()[0] as f64)?
+        }
+        "Range" => {
+            let (s, l, d) = (val(0)?, val(1)?, val(2)?);
+            if let (Some(s), Some(l), Some(d)) = (s.as_i64s(), l.as_i64s(), d.as_i64s()) {
+                let (s, l, d) = (s[0], l[0], d[0]);
+                if d == 0 {
+                    return None;
+                }
+                let n = (((l - s) as f64 / d as f64).ceil()).max(0.0) as usize;
+                if n > MAX_CONST_ELEMS {
+                    return None;
+                }
+                Tensor::i64_vec(&(0..n as i64).map(|i| s + i * d).collect::<Vec<_>>())
+            } else {
+                return None;
+            }
+        }
+        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "Equal" | "Less" | "Greater" | "Mod" => {
+            binary(&node.op_type, val(0)?, val(1)?)?
+        }
+        "Neg" => {
+            let a = val(0)?;
+            rebuild_like(a, a.dims.clone(), |i| -(a.to_f32s()[i] as f64))?
+        }
+        "Where" => {
+            let (c, a, b) = (val(0)?, val(1)?, val(2)?);
+            let dims = broadcast(&[&c.dims, &a.dims, &b.dims])?;
+            let (cv, av, bv) = (c.to_f32s(), a.to_f32s(), b.to_f32s());
+            let (ai, bi) = (a.as_i64s(), b.as_i64s());
+            let n: usize = dims.iter().product();
+            let pick = |i: usize| {
+                let ci = bcast_index(i, &dims, &c.dims);
+                let (xa, xb) = (bcast_index(i, &dims, &a.dims), bcast_index(i, &dims, &b.dims));
+                if cv[ci] != 0.0 {
+                    ai.as_ref().map(|v| v[xa] as f64).unwrap_or(av[xa] as f64)
+                } else {
+                    bi.as_ref().map(|v| v[xb] as f64).unwrap_or(bv[xb] as f64)
+                }
+            };
+            let _ = n;
+            rebuild_like(a, dims.clone(), pick)?
+        }
+        _ => return None,
+    };
+    if out.len() > MAX_CONST_ELEMS || node.output.len() != 1 {
+        return None;
+    }
+    Some(vec![out])
+}
+
+/// Resolves a Reshape target (0 = copy, -1 = infer) against an input shape.
+pub fn reshape_dims(input: &[i64], target: &[i64], allowzero: bool) -> Option<Vec<i64>> {
+    let total: i64 = input.iter().product();
+    let mut dims: Vec<i64> = Vec::with_capacity(target.len());
+    let mut infer = None;
+    for (i, &t) in target.iter().enumerate() {
+        match t {
+            0 if !allowzero => dims.push(*input.get(i)?),
+            -1 => {
+                if infer.replace(i).is_some() {
+                    return None;
+                }
+                dims.push(1);
+            }
+            t if t >= 0 => dims.push(t),
+            _ => return None,
+        }
+    }
+    if let Some(i) = infer {
+        let known: i64 = dims.iter().product();
+        if known == 0 || total % known != 0 {
+            return None;
+        }
+        dims[i] = total / known;
+    }
+    (dims.iter().product::<i64>() == total).then_some(dims)
+}
+
+/// Element indices selected by a 1-D slice with ONNX clamping rules.
+pub fn slice_indices(dim: i64, start: i64, end: i64, step: i64) -> Option<Vec<usize>> {
+    if step == 0 {
+        return None;
+    }
+    let clamp = |v: i64, lo: i64, hi: i64| v.max(lo).min(hi);
+    let (s, e) = if step > 0 {
+        let s = if start < 0 { start + dim } else { start };
+        let e = if end < 0 { end + dim } else { end };
+        (clamp(s, 0, dim), clamp(e, 0, dim))
+    } else {
+        let s = if start < 0 { start + dim } else { start };
+        let e = if end < 0 { end + dim } else { end };
+        (clamp(s, -1, dim - 1), clamp(e, -1, dim - 1))
+    };
+    let mut v = Vec::new();
+    let mut i = s;
+    while (step > 0 && i < e) || (step < 0 && i > e) {
+        v.push(i as usize);
+        i += step;
+    }
+    Some(v)
+}
+
+/// Normalises a possibly negative axis against `rank`.
+pub fn norm_axis(axis: i64, rank: i64) -> Option<usize> {
+    let a = if axis < 0 { axis + rank } else { axis };
+    (0..rank.max(1)).contains(&a).then_some(a as usize).or(if rank == 0 && a == 0 { Some(0) } else { None })
+}
+
+/// Numpy-style broadcast of several shapes.
+pub fn broadcast(shapes: &[&Vec<usize>]) -> Option<Vec<usize>> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1usize; rank];
+    for s in shapes {
+        for (i, &d) in s.iter().enumerate() {
+            let o = &mut out[rank - s.len() + i];
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn bcast_index(flat: usize, out: &[usize], src: &[usize]) -> usize {
+    let mut rem = flat;
+    let mut idx = 0;
+    let mut stride = 1;
+    let off = out.len() - src.len();
+    let mut coords = vec![0; out.len()];
+    for i in (0..out.len()).rev() {
+        coords[i] = rem % out[i];
+        rem /= out[i];
+    }
+    for i in (0..src.len()).rev() {
+        let c = if src[i] == 1 { 0 } else { coords[i + off] };
+        idx += c * stride;
+        stride *= src[i];
+    }
+    idx
+}
+
+fn binary(op: &str, a: &Tensor, b: &Tensor) -> Option<Tensor> {
+    let dims = broadcast(&[&a.dims, &b.dims])?;
+    let n: usize = dims.iter().product();
+    if n > MAX_CONST_ELEMS {
+        return None;
+    }
+    let cmp = matches!(op, "Equal" | "Less" | "Greater");
+    if let (Some(x), Some(y)) = (a.as_i64s(), b.as_i64s()) {
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n {
+            let (p, q) = (x[bcast_index(i, &dims, &a.dims)], y[bcast_index(i, &dims, &b.dims)]);
+            v.push(match op {
+                "Add" => p.wrapping_add(q),
+                "Sub" => p.wrapping_sub(q),
+                "Mul" => p.wrapping_mul(q),
+                "Div" => p.checked_div(q)?,
+                "Mod" => p.checked_rem(q)?,
+                "Max" => p.max(q),
+                "Min" => p.min(q),
+                "Equal" => (p == q) as i64,
+                "Less" => (p < q) as i64,
+                "Greater" => (p > q) as i64,
+                _ => return None,
+            });
+        }
+        if cmp {
+            return Some(Tensor { dims, data: TensorData::Bool(v.iter().map(|&x| x != 0).collect()) });
+        }
+        let t = Tensor::i64(&dims, v);
+        return match a.data {
+            TensorData::I32(_) => cast(&t, DataType::Int32 as i64),
+            _ => Some(t),
+        };
+    }
+    if !matches!(a.data, TensorData::F32(_)) || !matches!(b.data, TensorData::F32(_)) {
+        return None;
+    }
+    let (x, y) = (a.to_f32s(), b.to_f32s());
+    let mut v = Vec::with_capacity(n);
+    for i in 0..n {
+        let (p, q) = (x[bcast_index(i, &dims, &a.dims)], y[bcast_index(i, &dims, &b.dims)]);
+        v.push(match op {
+            "Add" => p + q,
+            "Sub" => p - q,
+            "Mul" => p * q,
+            "Div" => p / q,
+            "Max" => p.max(q),
+            "Min" => p.min(q),
+            "Equal" => (p == q) as u8 as f32,
+            "Less" => (p < q) as u8 as f32,
+            "Greater" => (p > q) as u8 as f32,
+            _ => return None,
+        });
+    }
+    if cmp {
+        return Some(Tensor { dims, data: TensorData::Bool(v.iter().map(|&x| x != 0.0).collect()) });
+    }
+    Some(Tensor::f32(&dims, v))
+}
+
+fn cast(t: &Tensor, to: i64) -> Option<Tensor> {
+    let to = DataType::try_from(to as i32).ok()?;
+    let f = t.to_f32s();
+    let i = t.as_i64s();
+    let ints = || i.clone().unwrap_or_else(|| f.iter().map(|&x| x as i64).collect::<Vec<_>>());
+    let data = match to {
+        DataType::Int64 => TensorData::I64(ints()),
+        DataType::Int32 => TensorData::I32(ints().iter().map(|&x| x as i32).collect()),
+        DataType::Float => TensorData::F32(match &i {
+            Some(v) => v.iter().map(|&x| x as f32).collect(),
+            None => f.clone(),
+        }),
+        DataType::Bool => TensorData::Bool(f.iter().map(|&x| x != 0.0).collect()),
+        _ => return None,
+    };
+    Some(Tensor { dims: t.dims.clone(), data })
+}
+
+fn reshaped(t: &Tensor, dims: Vec<usize>) -> Tensor {
+    Tensor { dims, data: t.data.clone() }
+}
+
+/// A tensor of `like`'s element type with `dims` and values from `f` (computed in f64).
+fn rebuild_like(like: &Tensor, dims: Vec<usize>, f: impl Fn(usize) -> f64) -> Option<Tensor> {
+    let n: usize = dims.iter().product();
+    if n > MAX_CONST_ELEMS {
+        return None;
+    }
+    let data = match like.data {
+        TensorData::I64(_) => TensorData::I64((0..n).map(|i| f(i) as i64).collect()),
+        TensorData::I32(_) => TensorData::I32((0..n).map(|i| f(i) as i32).collect()),
+        TensorData::F32(_) => TensorData::F32((0..n).map(|i| f(i) as f32).collect()),
+        TensorData::Bool(_) => TensorData::Bool((0..n).map(|i| f(i) != 0.0).collect()),
+        TensorData::U8(_) => TensorData::U8((0..n).map(|i| f(i) as u8).collect()),
+        TensorData::I8(_) => TensorData::I8((0..n).map(|i| f(i) as i8).collect()),
+        _ => return None,
+    };
+    Some(Tensor { dims, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::graph::attr;
+
+    fn node(op: &str, attrs: Vec<crate::onnx::proto::AttributeProto>) -> NodeProto {
+        NodeProto {
+            op_type: op.into(),
+            output: vec!["y".into()],
+            attribute: attrs,
+            input: vec!["a".into(), "b".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shape_gather_unsqueeze_concat_chain() {
+        let shape = eval(&node("Shape", vec![]), &[None], &[Some(vec![1, 64, 20, 20])]).unwrap().remove(0);
+        assert_eq!(shape, Tensor::i64_vec(&[1, 64, 20, 20]));
+        let idx = Tensor::i64_scalar(2);
+        let g = eval(&node("Gather", vec![attr::int("axis", 0)]), &[Some(&shape), Some(&idx)], &[None, None])
+            .unwrap()
+            .remove(0);
+        assert_eq!(g, Tensor::i64_scalar(20));
+        let u = eval(&node("Unsqueeze", vec![attr::ints("axes", &[0])]), &[Some(&g)], &[None]).unwrap().remove(0);
+        assert_eq!(u, Tensor::i64_vec(&[20]));
+        let m = eval(&node("Mul", vec![]), &[Some(&u), Some(&Tensor::i64_vec(&[2]))], &[None, None]).unwrap().remove(0);
+        let c = eval(
+            &node("Concat", vec![attr::int("axis", 0)]),
+            &[Some(&Tensor::i64_vec(&[1, -1])), Some(&m)],
+            &[None, None],
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!(c, Tensor::i64_vec(&[1, -1, 40]));
+    }
+
+    #[test]
+    fn reshape_rules() {
+        assert_eq!(reshape_dims(&[1, 4, 6], &[0, -1], false), Some(vec![1, 24]));
+        assert_eq!(reshape_dims(&[2, 3], &[-1, -1], false), None);
+        assert_eq!(reshape_dims(&[2, 3], &[4, -1], false), None);
+    }
+
+    #[test]
+    fn slice_negative_step() {
+        assert_eq!(slice_indices(5, -1, i64::MIN, -1), Some(vec![4, 3, 2, 1, 0]));
+        assert_eq!(slice_indices(5, 3, 0, -1), Some(vec![3, 2, 1]));
+        assert_eq!(slice_indices(5, 1, 100, 2), Some(vec![1, 3]));
+    }
+}

@@ -1,0 +1,1 @@
+//! The live face-swap pipeline: sources, stages, scheduler, sinks, and measurement.

@@ -1,0 +1,2 @@
+//! Graph rewrites that help execution providers; every pass is exact or carries a tolerance, and
+//! `verify` proves it by running both graphs.

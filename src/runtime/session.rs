@@ -1,0 +1,212 @@
+//! Sessions: creating one from a model with a provider configuration, and running it on
+//! [`Tensor`]s.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::{DynValue, TensorElementType, ValueType};
+use serde::{Deserialize, Serialize};
+
+use super::ep::EpConfig;
+use super::Runtime;
+use crate::onnx::{Tensor, TensorData};
+
+/// How to build a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Providers in priority order; CPU is always the implicit last resort inside ORT.
+    #[serde(default = "default_eps")]
+    pub providers: Vec<EpConfig>,
+    /// Intra-op threads (0 = ORT's default: one per physical core).
+    #[serde(default)]
+    pub intra_threads: usize,
+    /// Graph optimisation level: `disable`, `basic`, `extended` or `all` (default).
+    #[serde(default = "default_opt")]
+    pub optimization: String,
+    /// Write ORT's per-node profiling JSON with this path prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_prefix: Option<PathBuf>,
+}
+
+fn default_eps() -> Vec<EpConfig> {
+    vec![EpConfig::default()]
+}
+fn default_opt() -> String {
+    "all".into()
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { providers: default_eps(), intra_threads: 0, optimization: default_opt(), profile_prefix: None }
+    }
+}
+
+impl SessionConfig {
+    /// CPU provider with `threads` intra-op threads.
+    pub fn cpu(threads: usize) -> SessionConfig {
+        SessionConfig { intra_threads: threads, ..Default::default() }
+    }
+
+    fn opt_level(&self) -> Result<GraphOptimizationLevel> {
+        Ok(match self.optimization.as_str() {
+            "disable" => GraphOptimizationLevel::Disable,
+            "basic" => GraphOptimizationLevel::Level1,
+            "extended" => GraphOptimizationLevel::Level2,
+            "all" => GraphOptimizationLevel::All,
+            other => bail!("optimization level '{other}' is not one of disable, basic, extended, all"),
+        })
+    }
+}
+
+fn ort_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+/// Where a model comes from when building a session.
+pub enum ModelSource<'a> {
+    /// A file (external data resolved by ORT relative to it).
+    File(&'a Path),
+    /// Serialized bytes.
+    Bytes(&'a [u8]),
+}
+
+/// A session plus what was needed to build it.
+pub struct SessionRunner {
+    pub session: Session,
+    /// Providers requested, by ORT name.
+    pub providers: Vec<String>,
+    /// Time spent creating the session.
+    pub create_time: Duration,
+    /// Input names in model order.
+    pub input_names: Vec<String>,
+    /// Output names in model order.
+    pub output_names: Vec<String>,
+}
+
+impl SessionRunner {
+    /// Builds a session. A requested provider that the library does not offer is an error naming it.
+    pub fn new(rt: &Runtime, model: ModelSource<'_>, cfg: &SessionConfig) -> Result<SessionRunner> {
+        for ep in &cfg.providers {
+            if !rt.has_provider(ep.provider_name()) {
+                bail!(
+                    "execution provider {} is not available in ONNX Runtime {} at {} (available: {})",
+                    ep.provider_name(),
+                    rt.version,
+                    rt.library.display(),
+                    rt.providers.join(", ")
+                );
+            }
+        }
+        let start = Instant::now();
+        let dispatch: Vec<_> = cfg.providers.iter().map(EpConfig::to_dispatch).collect::<Result<_>>()?;
+        let mut b = Session::builder(rt.environment())
+            .map_err(ort_err)?
+            .with_optimization_level(cfg.opt_level()?)
+            .map_err(ort_err)?
+            .with_execution_providers(dispatch)
+            .map_err(ort_err)?;
+        if cfg.intra_threads > 0 {
+            b = b.with_intra_threads(cfg.intra_threads).map_err(ort_err)?;
+        }
+        if let Some(p) = &cfg.profile_prefix {
+            b = b.with_profiling(p).map_err(ort_err)?;
+        }
+        let session = match model {
+            ModelSource::File(p) => b
+                .commit_from_file(p)
+                .map_err(|e| anyhow!("{}: ONNX Runtime cannot load the model: {e}", p.display()))?,
+            ModelSource::Bytes(bytes) => {
+                b.commit_from_memory(bytes).map_err(|e| anyhow!("ONNX Runtime cannot load the model: {e}"))?
+            }
+        };
+        let input_names = session.inputs().iter().map(|i| i.name().to_string()).collect();
+        let output_names = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        Ok(SessionRunner {
+            session,
+            providers: cfg.providers.iter().map(|e| e.provider_name().to_string()).collect(),
+            create_time: start.elapsed(),
+            input_names,
+            output_names,
+        })
+    }
+
+    /// Declared element type and shape of each input (`-1` for dynamic dims).
+    pub fn input_specs(&self) -> Vec<(String, TensorElementType, Vec<i64>)> {
+        self.session
+            .inputs()
+            .iter()
+            .filter_map(|i| match i.dtype() {
+                ValueType::Tensor { ty, shape, .. } => {
+                    Some((i.name().to_string(), *ty, shape.iter().copied().collect()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs with named inputs and returns all outputs, in model order.
+    pub fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len());
+        for (name, t) in inputs {
+            values.push((name.clone(), to_value(t).with_context(|| format!("input '{name}'"))?));
+        }
+        let outputs = self.session.run(values).map_err(|e| anyhow!("ONNX Runtime run failed: {e}"))?;
+        let mut result = Vec::with_capacity(outputs.len());
+        for (name, v) in outputs.iter() {
+            result.push((name.to_string(), from_value(&v).with_context(|| format!("output '{name}'"))?));
+        }
+        Ok(result)
+    }
+
+    /// Ends ORT profiling and returns the JSON file's path.
+    pub fn end_profiling(&mut self) -> Result<PathBuf> {
+        self.session.end_profiling().map(PathBuf::from).map_err(ort_err)
+    }
+}
+
+/// Converts a [`Tensor`] into an ORT value (copying the data).
+pub fn to_value(t: &Tensor) -> Result<DynValue> {
+    let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
+    Ok(match &t.data {
+        TensorData::F32(v) => ort::value::Tensor::from_array((shape, v.clone())).map_err(ort_err)?.into_dyn(),
+        TensorData::F16(v) => ort::value::Tensor::from_array((shape, v.clone())).map_err(ort_err)?.into_dyn(),
+        TensorData::F64(v) => ort::value::Tensor::from_array((shape, v.clone())).map_err(ort_err)?.into_dyn(),
+        TensorData::I64(v) => ort::value::Tensor::from_array((shape, v.clone())).map_err(ort_err)?.into_dyn(),
+        TensorData::I32(v) => ort::value::Tensor::from_array((shape, v.clone())).map_err(ort_err)?.into_dyn(),
+        TensorData::I8(v) => ort::value::Tensor::from_array((shape, v.clone())).map_err(ort_err)?.into_dyn(),
+        TensorData::U8(v) => ort::value::Tensor::from_array((shape, v.clone())).map_err(ort_err)?.into_dyn(),
+        TensorData::Bool(v) => ort::value::Tensor::from_array((shape, v.clone())).map_err(ort_err)?.into_dyn(),
+    })
+}
+
+/// Copies an ORT tensor value out into a [`Tensor`].
+pub fn from_value(v: &ort::value::ValueRef<'_>) -> Result<Tensor> {
+    let ty = match v.dtype() {
+        ValueType::Tensor { ty, .. } => *ty,
+        other => bail!("not a tensor: {other:?}"),
+    };
+    macro_rules! take {
+        ($t:ty, $variant:ident) => {{
+            let (shape, data) = v.try_extract_tensor::<$t>().map_err(ort_err)?;
+            Tensor {
+                dims: shape.iter().map(|&d| d.max(0) as usize).collect(),
+                data: TensorData::$variant(data.to_vec()),
+            }
+        }};
+    }
+    Ok(match ty {
+        TensorElementType::Float32 => take!(f32, F32),
+        TensorElementType::Float16 => take!(half::f16, F16),
+        TensorElementType::Float64 => take!(f64, F64),
+        TensorElementType::Int64 => take!(i64, I64),
+        TensorElementType::Int32 => take!(i32, I32),
+        TensorElementType::Int8 => take!(i8, I8),
+        TensorElementType::Uint8 => take!(u8, U8),
+        TensorElementType::Bool => take!(bool, Bool),
+        other => bail!("output element type {other:?} is not supported"),
+    })
+}

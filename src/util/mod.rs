@@ -1,0 +1,6 @@
+//! Small shared utilities: hashing, hardware facts, progress bars, deterministic randomness.
+
+pub mod hash;
+pub mod hw;
+pub mod progress;
+pub mod rng;
