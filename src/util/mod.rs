@@ -1,5 +1,6 @@
 //! Small shared utilities: hashing, hardware facts, progress bars, deterministic randomness.
 
+pub mod assets;
 pub mod hash;
 pub mod hw;
 pub mod progress;
