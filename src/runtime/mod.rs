@@ -4,6 +4,7 @@
 //! whatever ORT the user has (1.30 or newer: the crate is built against API 30). ORT allows one
 //! environment per process; [`init`] creates it once and every later call returns the same one.
 
+pub mod binding;
 pub mod discover;
 pub mod ep;
 pub mod session;

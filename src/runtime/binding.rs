@@ -1,0 +1,225 @@
+//! Runs through IOBinding with fixed buffers: what CUDA graphs need, and what keeps data on the GPU.
+//!
+//! A CUDA graph replays kernels on the device addresses captured in the first run, so inputs and
+//! outputs must live at fixed device buffers, updated in place before each run (a plain `run()` with
+//! CUDA graphs enabled fails in ort). [`BoundSession`] owns one set of buffers per session; its
+//! `run` takes `&mut self`, so sharing one across pipeline stages requires a lock around
+//! update→run→read ([`SharedBoundSession`]), which is exactly the race the reference had.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::IoBinding;
+use ort::value::{DynTensor, TensorElementType};
+use serde::Serialize;
+
+use super::session::{from_value, ModelSource, SessionRunner};
+use super::{EpConfig, Runtime, SessionConfig};
+use crate::onnx::{Tensor, TensorData};
+
+/// Where bound buffers live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BindDevice {
+    /// Host memory (CPU provider; used to test the binding path without a GPU).
+    Cpu,
+    /// CUDA device memory on device `id`.
+    Cuda(i32),
+}
+
+/// A session run through IOBinding with fixed input and output buffers.
+pub struct BoundSession {
+    runner: SessionRunner,
+    binding: IoBinding,
+    device: BindDevice,
+    inputs: Vec<(String, DynTensor)>,
+    outputs: Vec<(String, DynTensor)>,
+    host_outputs: Vec<DynTensor>,
+    /// Completed runs.
+    pub runs: u64,
+}
+
+/// A bound session shared between threads: lock it around each `run`.
+pub type SharedBoundSession = Arc<Mutex<BoundSession>>;
+
+fn ort_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+fn memory_info(device: BindDevice) -> Result<MemoryInfo<'static>> {
+    match device {
+        BindDevice::Cpu => MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default),
+        BindDevice::Cuda(id) => MemoryInfo::new(AllocationDevice::CUDA, id, AllocatorType::Device, MemoryType::Default),
+    }
+    .map_err(ort_err)
+}
+
+fn element_type(t: &Tensor) -> Result<TensorElementType> {
+    Ok(match t.data {
+        TensorData::F32(_) => TensorElementType::Float32,
+        TensorData::F16(_) => TensorElementType::Float16,
+        TensorData::I64(_) => TensorElementType::Int64,
+        TensorData::I32(_) => TensorElementType::Int32,
+        TensorData::U8(_) => TensorElementType::Uint8,
+        _ => bail!("IOBinding supports f32, f16, i64, i32 and u8 tensors"),
+    })
+}
+
+/// Writes `t` into a host tensor of the same type and element count.
+fn write_host(dst: &mut DynTensor, t: &Tensor) -> Result<()> {
+    macro_rules! put {
+        ($ty:ty, $v:expr) => {{
+            let (_, buf) = dst.try_extract_tensor_mut::<$ty>().map_err(ort_err)?;
+            if buf.len() != $v.len() {
+                bail!("input has {} elements, the bound buffer {}", $v.len(), buf.len());
+            }
+            buf.copy_from_slice($v);
+        }};
+    }
+    match &t.data {
+        TensorData::F32(v) => put!(f32, v),
+        TensorData::F16(v) => put!(half::f16, v),
+        TensorData::I64(v) => put!(i64, v),
+        TensorData::I32(v) => put!(i32, v),
+        TensorData::U8(v) => put!(u8, v),
+        _ => bail!("unsupported input type for IOBinding"),
+    }
+    Ok(())
+}
+
+impl BoundSession {
+    /// Binds `runner`'s inputs and outputs to fixed buffers on `device`. Inputs with dynamic dims need
+    /// their shape in `shapes`. A first run on zero inputs learns the output shapes (and warms up).
+    pub fn new(runner: SessionRunner, device: BindDevice, shapes: &HashMap<String, Vec<i64>>) -> Result<BoundSession> {
+        let mut runner = runner;
+        let specs = runner.input_specs();
+        let mut zero_inputs = Vec::new();
+        for (name, ty, declared) in &specs {
+            let shape: Vec<i64> = match shapes.get(name) {
+                Some(s) => s.clone(),
+                None if declared.iter().all(|&d| d > 0) => declared.clone(),
+                None => bail!("input '{name}' has dynamic dims {declared:?}; give its shape for binding"),
+            };
+            let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+            let n: usize = dims.iter().product();
+            let data = match ty {
+                TensorElementType::Float32 => TensorData::F32(vec![0.0; n]),
+                TensorElementType::Float16 => TensorData::F16(vec![half::f16::ZERO; n]),
+                TensorElementType::Int64 => TensorData::I64(vec![0; n]),
+                TensorElementType::Int32 => TensorData::I32(vec![0; n]),
+                TensorElementType::Uint8 => TensorData::U8(vec![0; n]),
+                other => bail!("input '{name}': element type {other:?} cannot be bound"),
+            };
+            zero_inputs.push((name.clone(), Tensor { dims, data }));
+        }
+        let probe = runner.run(&zero_inputs).context("first run to learn output shapes")?;
+
+        let info = memory_info(device)?;
+        let device_alloc = Allocator::new(&runner.session, info).map_err(ort_err)?;
+        let host_alloc = Allocator::default();
+        let mut binding = runner.session.create_binding().map_err(ort_err)?;
+        let mut inputs = Vec::new();
+        for (name, t) in &zero_inputs {
+            let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
+            let buf = DynTensor::new(&device_alloc, element_type(t)?, shape).map_err(ort_err)?;
+            binding.bind_input(name.as_str(), &buf).map_err(ort_err)?;
+            inputs.push((name.clone(), buf));
+        }
+        let mut outputs = Vec::new();
+        let mut host_outputs = Vec::new();
+        for (name, t) in &probe {
+            let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
+            let ty = element_type(t)?;
+            let mut buf = DynTensor::new(&device_alloc, ty, shape.clone()).map_err(ort_err)?;
+            binding.bind_output(name.as_str(), buf.view_mut()).map_err(ort_err)?;
+            outputs.push((name.clone(), buf));
+            host_outputs.push(DynTensor::new(&host_alloc, ty, shape).map_err(ort_err)?);
+        }
+        Ok(BoundSession { runner, binding, device, inputs, outputs, host_outputs, runs: 0 })
+    }
+
+    /// Builds a session from `source` with `cfg` and binds it. When the config asks for CUDA graphs and
+    /// the capture fails, it falls back to plain CUDA runs through the same binding; the reason is
+    /// returned so callers can report it.
+    pub fn create(
+        rt: &Runtime,
+        source: ModelSource<'_>,
+        cfg: &SessionConfig,
+        device: BindDevice,
+        shapes: &HashMap<String, Vec<i64>>,
+    ) -> Result<(BoundSession, Option<String>)> {
+        let source_copy = match &source {
+            ModelSource::File(p) => ModelSource::File(p),
+            ModelSource::Bytes(b) => ModelSource::Bytes(b),
+        };
+        let attempt = SessionRunner::new(rt, source, cfg).and_then(|r| {
+            let mut b = BoundSession::new(r, device, shapes)?;
+            // The graph is captured on the first bound run; a second proves replay works.
+            b.run_zeroed()?;
+            b.run_zeroed()?;
+            Ok(b)
+        });
+        match attempt {
+            Ok(b) => Ok((b, None)),
+            Err(e) if cfg.providers.iter().any(EpConfig::uses_cuda_graph) => {
+                let mut plain = cfg.clone();
+                for p in &mut plain.providers {
+                    if let EpConfig::Cuda { cuda_graph, .. } = p {
+                        *cuda_graph = false;
+                    }
+                }
+                let b = BoundSession::new(SessionRunner::new(rt, source_copy, &plain)?, device, shapes)?;
+                Ok((b, Some(format!("CUDA graph capture failed, running without graphs: {e:#}"))))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn run_zeroed(&mut self) -> Result<()> {
+        self.runner.session.run_binding(&self.binding).map_err(|e| anyhow!("bound run failed: {e}"))?;
+        Ok(())
+    }
+
+    /// The device buffers live on.
+    pub fn device(&self) -> BindDevice {
+        self.device
+    }
+
+    /// The underlying runner (names, creation time).
+    pub fn runner(&self) -> &SessionRunner {
+        &self.runner
+    }
+
+    /// Copies `inputs` into the bound buffers, runs, and copies the outputs back to the host.
+    pub fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        for (name, t) in inputs {
+            let slot =
+                self.inputs.iter_mut().find(|(n, _)| n == name).ok_or_else(|| anyhow!("no bound input '{name}'"))?;
+            match self.device {
+                BindDevice::Cpu => write_host(&mut slot.1, t).with_context(|| format!("input '{name}'"))?,
+                BindDevice::Cuda(_) => {
+                    let host = super::session::to_value(t)?;
+                    let host: DynTensor = host.downcast().map_err(ort_err)?;
+                    host.copy_into(slot.1.view_mut())
+                        .map_err(|e| anyhow!("input '{name}': host→device copy failed: {e}"))?;
+                }
+            }
+        }
+        self.runner.session.run_binding(&self.binding).map_err(|e| anyhow!("bound run failed: {e}"))?;
+        self.runs += 1;
+        let mut result = Vec::with_capacity(self.outputs.len());
+        for ((name, buf), host) in self.outputs.iter().zip(self.host_outputs.iter_mut()) {
+            let value = match self.device {
+                BindDevice::Cpu => from_value(&buf.view().into_dyn())?,
+                BindDevice::Cuda(_) => {
+                    buf.copy_into(host.view_mut())
+                        .map_err(|e| anyhow!("output '{name}': device→host copy failed: {e}"))?;
+                    from_value(&host.view().into_dyn())?
+                }
+            };
+            result.push((name.clone(), value));
+        }
+        Ok(result)
+    }
+}
