@@ -178,6 +178,7 @@ impl BoundSession {
 
     fn run_zeroed(&mut self) -> Result<()> {
         self.runner.session.run_binding(&self.binding).map_err(|e| anyhow!("bound run failed: {e}"))?;
+        self.binding.synchronize_outputs().map_err(ort_err)?;
         Ok(())
     }
 
@@ -206,7 +207,15 @@ impl BoundSession {
                 }
             }
         }
+        if self.device != BindDevice::Cpu {
+            // The copies above ran on another stream; make them visible to the session's stream.
+            self.binding.synchronize_inputs().map_err(ort_err)?;
+        }
         self.runner.session.run_binding(&self.binding).map_err(|e| anyhow!("bound run failed: {e}"))?;
+        if self.device != BindDevice::Cpu {
+            // A replayed CUDA graph is only launched by `run`; wait for it before reading outputs.
+            self.binding.synchronize_outputs().map_err(ort_err)?;
+        }
         self.runs += 1;
         let mut result = Vec::with_capacity(self.outputs.len());
         for ((name, buf), host) in self.outputs.iter().zip(self.host_outputs.iter_mut()) {
