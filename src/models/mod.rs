@@ -1,6 +1,8 @@
 //! The model zoo: the Deep-Live-Cam model set's manifest, verified downloads, and deterministic
 //! structural replicas for offline work.
 
+pub mod synth;
+
 use serde::{Deserialize, Serialize};
 
 /// What a model does in the pipeline.
