@@ -10,6 +10,7 @@ pub mod models;
 pub mod onnx;
 pub mod partition;
 pub mod pipeline;
+pub mod profile;
 pub mod report;
 pub mod rewrite;
 pub mod runtime;

@@ -1,1 +1,287 @@
-//! Benchmarks: timing, statistics, results with provenance.
+//! Benchmarks: every model role (and its variants side by side) under a hardware profile, with
+//! statistics, per-op profiles and provenance, written as tidy CSV + JSON.
+//!
+//! - [`stats`]: summary statistics, bootstrap CI of the median, outlier warnings;
+//! - [`inputs`]: fixed, seeded, realistic inputs (face crops, letterboxed frames);
+//! - [`model`]: one model's session creation, first run, warm-up and measured runs;
+//! - [`opprof`]: ORT profiling traces aggregated by op type and node;
+//! - [`results`]: the results schema and its writers.
+
+pub mod inputs;
+pub mod model;
+pub mod opprof;
+pub mod results;
+pub mod stats;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::models::Role;
+use crate::profile::{LoadedProfile, Variant};
+use crate::runtime::Runtime;
+use crate::util::{hw, progress};
+use inputs::{Photo, ASTRONAUT_FACE, INPUT_SEED};
+use model::{bench_model, ModelJob, RunPlan};
+use results::{BenchReport, MissingModel, OrtInfo, ProfileInfo, Settings, ToolInfo, SCHEMA_VERSION};
+
+/// What to run, beyond the profile.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// The profile, with command-line overrides of its `[bench]` settings already applied.
+    pub profile: LoadedProfile,
+    /// Run roles whose providers are absent on the CPU provider instead of failing.
+    pub fallback_cpu: bool,
+    /// Folder with the models (`det_10g.onnx`, …); `None` = the profile scale's replica folder.
+    pub models_dir: Option<PathBuf>,
+    /// Roles to run; empty = all.
+    pub roles: Vec<Role>,
+    /// Variants side by side; `None` = the profile's `bench.variants` plus each role's own variant.
+    pub variants: Option<Vec<Variant>>,
+    /// Entries kept per per-op table.
+    pub top_n: usize,
+    /// Photo with a face for the inputs and its face box; `None` = the shared `astronaut.png`.
+    pub image: Option<(PathBuf, (u32, u32, u32))>,
+    /// Hide the progress bar.
+    pub quiet: bool,
+    /// argv, for provenance.
+    pub command_line: Vec<String>,
+}
+
+/// The models folder a run uses when none is given.
+pub fn default_models_dir(opts: &BenchOptions) -> PathBuf {
+    opts.models_dir.clone().unwrap_or_else(|| opts.profile.profile.bench.scale.default_dir())
+}
+
+/// Makes sure the models folder has every role's original model. Without a models folder the
+/// profile scale's replicas are generated when missing (once the model zoo's replica generator is
+/// available); a user-given folder is used as is.
+fn locate_models(opts: &BenchOptions, roles: &[Role]) -> Result<PathBuf> {
+    let dir = default_models_dir(opts);
+    let missing: Vec<&str> = roles.iter().map(|r| r.default_file()).filter(|f| !dir.join(f).is_file()).collect();
+    if missing.len() == roles.len() {
+        bail!(
+            "{} has none of the models ({}); generate replicas with `faceperf models synth --scale {}` or pass --models DIR",
+            dir.display(),
+            missing.join(", "),
+            opts.profile.profile.bench.scale.name()
+        );
+    }
+    Ok(dir)
+}
+
+fn load_average() -> Option<[f64; 3]> {
+    let l = sysinfo::System::load_average();
+    (l.one > 0.0 || l.five > 0.0 || l.fifteen > 0.0).then_some([l.one, l.five, l.fifteen])
+}
+
+/// Runs the benchmark. Returns the report; writing it is [`BenchReport::write`]'s job.
+pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
+    let (started_utc, _) = results::utc_now();
+    let mut profile = opts.profile.profile.clone();
+    let fallbacks = profile.check_or_fallback(rt, opts.fallback_cpu)?;
+    let roles: Vec<Role> = if opts.roles.is_empty() { Role::ALL.to_vec() } else { opts.roles.clone() };
+    let dir = locate_models(opts, &roles)?;
+    let b = &profile.bench;
+    let plan = RunPlan {
+        warmup: b.warmup,
+        runs: b.runs,
+        min_runs: b.min_runs,
+        time_budget: Duration::from_secs_f64(b.time_budget_s),
+        op_profile_runs: b.op_profile_runs,
+        top_n: opts.top_n,
+    };
+    let (image_path, photo) = match &opts.image {
+        Some((p, face)) => (p.clone(), Photo::load(p, *face)?),
+        None => (crate::util::assets::shared_file("media/astronaut.png")?, Photo::astronaut()?),
+    };
+
+    // Jobs: each role's variants, in a fixed order so variants sit side by side.
+    let mut jobs = Vec::new();
+    let mut missing = Vec::new();
+    for &role in &roles {
+        let rc = profile.roles.get(role);
+        let mut variants: Vec<Variant> = opts.variants.clone().unwrap_or_else(|| profile.bench.variants.clone());
+        if opts.variants.is_none() {
+            variants.push(rc.variant);
+        }
+        variants.sort();
+        variants.dedup();
+        let original = dir.join(role.default_file());
+        if !original.is_file() {
+            let reason = "model file not found (variants are looked up beside it)".to_string();
+            missing.push(MissingModel { role, variant: Variant::Original, path: original, reason });
+            continue;
+        }
+        for v in variants {
+            let path = v.path_for(&original);
+            if path.is_file() {
+                jobs.push((role, v, path));
+            } else {
+                let reason = format!(
+                    "variant not found: `faceperf optimize {}` writes {}",
+                    original.display(),
+                    path.file_name().unwrap_or_default().to_string_lossy()
+                );
+                missing.push(MissingModel { role, variant: v, path, reason });
+            }
+        }
+    }
+
+    let load_start = load_average();
+    let scratch = std::env::temp_dir().join(format!("faceperf-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let bar = progress::bar(jobs.len() as u64, "bench", opts.quiet);
+    let mut models = Vec::new();
+    for (role, variant, path) in &jobs {
+        let rc = profile.roles.get(*role);
+        let job = ModelJob {
+            role: *role,
+            variant: *variant,
+            path,
+            session: profile.session_config(*role),
+            io_binding: rc.io_binding,
+            fallback: fallbacks.iter().any(|f| f.role == *role),
+        };
+        let label = format!("{} {}", role.name(), variant.name());
+        bar.set_message(label.clone());
+        let tick = |n: usize| bar.set_message(format!("{label} run {n}"));
+        match bench_model(rt, &job, &photo, &plan, &scratch, &tick) {
+            Ok(r) => models.push(r),
+            Err(e) => missing.push(MissingModel {
+                role: *role,
+                variant: *variant,
+                path: path.clone(),
+                reason: format!("failed: {e:#}"),
+            }),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&scratch);
+    if models.is_empty() {
+        let why: Vec<String> = missing.iter().map(|m| format!("{}: {}", m.path.display(), m.reason)).collect();
+        bail!("nothing was measured: {}", why.join("; "));
+    }
+
+    let hardware = hw::detect();
+    let mut notes = Vec::new();
+    let load_end = load_average();
+    let busy = |l: Option<[f64; 3]>| l.map(|l| l[0]).unwrap_or(0.0);
+    let worst = busy(load_start).max(busy(load_end));
+    if worst > 0.5 * hardware.logical_cores as f64 {
+        notes.push(format!(
+            "load average was {:.2} (start) / {:.2} (end) on {} logical cores: other processes competed for the CPU, \
+             so timings are noisier and slower than on a quiet machine",
+            busy(load_start),
+            busy(load_end),
+            hardware.logical_cores
+        ));
+    }
+    let source_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let git_dir = if source_dir.is_dir() { source_dir.to_path_buf() } else { std::env::current_dir()? };
+    let (finished_utc, _) = results::utc_now();
+    Ok(BenchReport {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "faceperf".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: results::git_commit(&git_dir),
+        },
+        command_line: opts.command_line.clone(),
+        started_utc,
+        finished_utc,
+        hardware,
+        ort: OrtInfo {
+            version: rt.version.clone(),
+            library: rt.library.clone(),
+            source: rt.source.clone(),
+            providers: rt.providers.clone(),
+        },
+        profile: ProfileInfo {
+            name: profile.name.clone(),
+            source: opts.profile.source.clone(),
+            content: opts.profile.content.clone(),
+            effective: profile.clone(),
+        },
+        fallbacks,
+        settings: Settings {
+            models_dir: dir,
+            warmup: plan.warmup,
+            runs: plan.runs,
+            min_runs: plan.min_runs,
+            time_budget_s: plan.time_budget.as_secs_f64(),
+            op_profile_runs: plan.op_profile_runs,
+            top_n: plan.top_n,
+            input_seed: INPUT_SEED,
+            input_image: image_path,
+            input_face_box: opts.image.as_ref().map(|i| i.1).unwrap_or(ASTRONAUT_FACE),
+            bootstrap_resamples: stats::BOOTSTRAP_RESAMPLES,
+            bootstrap_seed: stats::BOOTSTRAP_SEED,
+        },
+        models,
+        missing,
+        pipeline: None,
+        notes,
+        load_average_start: load_start,
+        load_average_end: load_end,
+    })
+}
+
+/// The human-readable summary printed by `faceperf bench`.
+pub fn render(r: &BenchReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "profile {} ({}), ONNX Runtime {} [{}], {} ({} cores)",
+        r.profile.name,
+        r.profile.source,
+        r.ort.version,
+        r.ort.providers.join(", "),
+        r.hardware.cpu_model,
+        r.hardware.logical_cores
+    );
+    for f in &r.fallbacks {
+        let _ = writeln!(s, "fallback: {} asked for {} (missing {}); ran on {}", f.role.name(), f.requested.join(", "), f.missing.join(", "), f.used);
+    }
+    let _ = writeln!(
+        s,
+        "{:<10} {:<8} {:<22} {:>9} {:>9} {:>10} {:>17} {:>9} {:>9} {:>4} {:>7}",
+        "role", "variant", "model", "create", "first", "median", "95% CI", "p90", "stddev", "n", "fps"
+    );
+    for m in &r.models {
+        let st = &m.run_ms;
+        let _ = writeln!(
+            s,
+            "{:<10} {:<8} {:<22} {:>7.1}ms {:>7.1}ms {:>8.2}ms {:>17} {:>7.2}ms {:>7.2}ms {:>4} {:>7.1}",
+            m.role.name(),
+            m.variant.name(),
+            m.model,
+            m.session_create_ms,
+            m.first_run_ms,
+            st.median,
+            format!("{:.2}–{:.2}ms", st.median_ci95_lo, st.median_ci95_hi),
+            st.p90,
+            st.stddev,
+            st.n,
+            if st.median > 0.0 { 1000.0 / st.median } else { 0.0 }
+        );
+        if let Some(op) = &m.op_profile {
+            let top: Vec<String> =
+                op.by_op_type.iter().take(4).map(|t| format!("{} {:.0}%", t.name, t.percent)).collect();
+            let _ = writeln!(s, "{:<10} ops: {}", "", top.join(", "));
+        }
+        for w in &m.warnings {
+            let _ = writeln!(s, "{:<10} warning: {w}", "");
+        }
+    }
+    for m in &r.missing {
+        let _ = writeln!(s, "missing: {} {} ({}): {}", m.role.name(), m.variant.name(), m.path.display(), m.reason);
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    s
+}

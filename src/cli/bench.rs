@@ -1,13 +1,134 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
-use super::Ctx;
+use super::{print_json, Ctx};
+use crate::bench::{self, BenchOptions};
+use crate::models::{Role, Scale};
+use crate::profile::{Profile, Variant, Warmup};
 
-/// Arguments of `faceperf bench` (placeholder until its issue lands).
+/// What to run on when a profile's execution provider is absent.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FallbackTo {
+    /// ORT's CPU provider (reported as a fallback in the results).
+    Cpu,
+}
+
+/// Arguments of `faceperf bench`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Built-in profile name (cpu, m3max, cuda, directml, h100) or a profile .toml file
+    #[arg(long, default_value = "cpu", value_name = "NAME|FILE")]
+    pub profile: String,
+    /// Run roles whose execution provider is absent on this provider instead of failing
+    #[arg(long, value_enum, value_name = "EP")]
+    pub fallback: Option<FallbackTo>,
+    /// Folder with the models (default: models/replica-<scale>)
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// Replica scale when --models is not given (default: the profile's)
+    #[arg(long, value_enum)]
+    pub scale: Option<Scale>,
+    /// Roles to run (default: all)
+    #[arg(long = "role", value_enum, value_delimiter = ',')]
+    pub roles: Vec<Role>,
+    /// Variants side by side, e.g. original,coreml,fp16 (default: the profile's)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub variants: Vec<Variant>,
+    /// Warm-up: a run count (3) or seconds (1.5s)
+    #[arg(long, value_name = "N|Ss")]
+    pub warmup: Option<String>,
+    /// Most measured runs per model
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Fewest measured runs per model, even past the time budget
+    #[arg(long)]
+    pub min_runs: Option<usize>,
+    /// Time budget of the measured runs per model, seconds
+    #[arg(long = "time", value_name = "SECONDS")]
+    pub time_budget_s: Option<f64>,
+    /// Profiled runs for the per-op breakdown (0 = off)
+    #[arg(long)]
+    pub op_profile_runs: Option<usize>,
+    /// Entries per per-op table
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Photo the face crops come from (default: the shared astronaut.png)
+    #[arg(long, value_name = "PNG", requires = "face")]
+    pub image: Option<PathBuf>,
+    /// Face box in --image: x,y,side in pixels
+    #[arg(long, value_name = "X,Y,SIDE", requires = "image")]
+    pub face: Option<String>,
+    /// Results folder (bench-results/<profile>/<stamp>_<host>.{csv,json} inside it)
+    #[arg(long, default_value = "bench-results", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Do not write result files
+    #[arg(long)]
+    pub no_save: bool,
+}
 
-pub fn run(_ctx: &Ctx, _a: Args) -> Result<ExitCode> {
-    bail!("`faceperf bench` is not built yet")
+fn parse_face(s: &str) -> Result<(u32, u32, u32)> {
+    let v: Vec<u32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--face '{s}': expected X,Y,SIDE"))?;
+    match v.as_slice() {
+        [x, y, side] => Ok((*x, *y, *side)),
+        _ => bail!("--face '{s}': expected three numbers X,Y,SIDE"),
+    }
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
+    let mut loaded = Profile::resolve(&a.profile)?;
+    let b = &mut loaded.profile.bench;
+    if let Some(w) = &a.warmup {
+        b.warmup = Warmup::parse(w)?;
+    }
+    if let Some(n) = a.runs {
+        b.runs = n;
+        b.min_runs = b.min_runs.min(n);
+    }
+    if let Some(n) = a.min_runs {
+        b.min_runs = n;
+    }
+    if let Some(t) = a.time_budget_s {
+        b.time_budget_s = t;
+    }
+    if let Some(n) = a.op_profile_runs {
+        b.op_profile_runs = n;
+    }
+    if let Some(s) = a.scale {
+        b.scale = s;
+    }
+    loaded.profile.validate().context("command-line overrides")?;
+    let image = match (&a.image, &a.face) {
+        (Some(p), Some(f)) => Some((p.clone(), parse_face(f)?)),
+        _ => None,
+    };
+    let opts = BenchOptions {
+        profile: loaded,
+        fallback_cpu: a.fallback.is_some(),
+        models_dir: a.models,
+        roles: a.roles,
+        variants: (!a.variants.is_empty()).then_some(a.variants),
+        top_n: a.top,
+        image,
+        quiet: ctx.json,
+        command_line: std::env::args().collect(),
+    };
+    let rt = ctx.runtime()?;
+    let report = bench::run(rt, &opts)?;
+    if !a.no_save {
+        let (_, stamp) = bench::results::utc_now();
+        let (csv, json) = report.write(&a.out, &stamp)?;
+        eprintln!("wrote {} and {}", csv.display(), json.display());
+    }
+    if ctx.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", bench::render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
 }

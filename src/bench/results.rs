@@ -1,0 +1,407 @@
+//! The results schema: a JSON report with full provenance and a tidy CSV (one row per
+//! model/variant/stage and statistic), written to `bench-results/<profile>/<UTC stamp>_<host>.{csv,json}`.
+//!
+//! The report generator reads these files: fields are only ever added, and any change that would
+//! break a reader bumps [`SCHEMA_VERSION`].
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::opprof::OpProfile;
+use super::stats::Summary;
+use crate::models::Role;
+use crate::profile::{Fallback, Profile, Variant, Warmup};
+use crate::runtime::EpConfig;
+use crate::util::hw::Hardware;
+
+/// Version of the CSV columns and the JSON layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The CSV header, in column order.
+pub const CSV_HEADER: [&str; 8] = ["profile", "model", "role", "variant", "stage", "statistic", "value", "unit"];
+
+/// The tool that produced a report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    /// `git rev-parse HEAD` of the source checkout, `+dirty` when it has uncommitted changes, else `unknown`.
+    pub git_commit: String,
+}
+
+/// The ONNX Runtime that ran the models.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrtInfo {
+    pub version: String,
+    pub library: PathBuf,
+    /// Discovery step that found the library.
+    pub source: String,
+    /// Providers the library offers.
+    pub providers: Vec<String>,
+}
+
+/// The profile as used.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProfileInfo {
+    pub name: String,
+    /// `builtin:<name>` or a file path.
+    pub source: String,
+    /// The profile's TOML text, verbatim.
+    pub content: String,
+    /// The profile after `--fallback cpu` and command-line overrides.
+    pub effective: Profile,
+}
+
+/// Benchmark settings in effect.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    pub models_dir: PathBuf,
+    pub warmup: Warmup,
+    pub runs: usize,
+    pub min_runs: usize,
+    pub time_budget_s: f64,
+    pub op_profile_runs: usize,
+    pub top_n: usize,
+    /// Seed of the generated inputs.
+    pub input_seed: u64,
+    /// Image the face crops come from, with the face box (x, y, side).
+    pub input_image: PathBuf,
+    pub input_face_box: (u32, u32, u32),
+    /// Bootstrap resamples and seed of the median's confidence interval.
+    pub bootstrap_resamples: usize,
+    pub bootstrap_seed: u64,
+}
+
+/// One model input as fed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputInfo {
+    pub name: String,
+    pub dtype: String,
+    pub dims: Vec<usize>,
+}
+
+/// Measurements of one model variant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelResult {
+    /// File stem, e.g. `inswapper_128` or `inswapper_128_fp16`.
+    pub model: String,
+    pub role: Role,
+    pub variant: Variant,
+    pub file: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    /// Execution providers and their options, in priority order.
+    pub providers: Vec<EpConfig>,
+    pub intra_threads: usize,
+    pub optimization: String,
+    pub io_binding: bool,
+    /// True when the profile's providers were absent and the CPU provider ran instead.
+    pub fallback: bool,
+    pub inputs: Vec<InputInfo>,
+    pub session_create_ms: f64,
+    pub first_run_ms: f64,
+    pub warmup_runs: usize,
+    pub warmup_ms: f64,
+    /// Statistics of the measured (warm) runs, ms.
+    pub run_ms: Summary,
+    /// Every measured run, ms, in order.
+    pub samples_ms: Vec<f64>,
+    pub warnings: Vec<String>,
+    pub op_profile: Option<OpProfile>,
+}
+
+/// A variant the run wanted but could not measure.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MissingModel {
+    pub role: Role,
+    pub variant: Variant,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Per-stage timings of the live pipeline on a fixed clip (present once the pipeline exists).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PipelineResult {
+    /// The clip or source measured.
+    pub source: String,
+    pub frames: usize,
+    /// Stage name and its statistics, ms.
+    pub stages: Vec<(String, Summary)>,
+}
+
+/// A whole benchmark run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BenchReport {
+    pub schema_version: u32,
+    pub tool: ToolInfo,
+    /// argv as given.
+    pub command_line: Vec<String>,
+    /// RFC 3339 UTC.
+    pub started_utc: String,
+    pub finished_utc: String,
+    pub hardware: Hardware,
+    pub ort: OrtInfo,
+    pub profile: ProfileInfo,
+    /// Roles moved to the CPU provider by `--fallback cpu`.
+    pub fallbacks: Vec<Fallback>,
+    pub settings: Settings,
+    pub models: Vec<ModelResult>,
+    pub missing: Vec<MissingModel>,
+    pub pipeline: Option<PipelineResult>,
+    /// Caveats that apply to the whole run (e.g. a loaded machine).
+    pub notes: Vec<String>,
+    /// 1-, 5- and 15-minute load averages when the run started and ended (absent where the OS has none).
+    pub load_average_start: Option<[f64; 3]>,
+    pub load_average_end: Option<[f64; 3]>,
+}
+
+/// One CSV row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CsvRow {
+    pub profile: String,
+    pub model: String,
+    pub role: String,
+    pub variant: String,
+    /// `session_create`, `first_run`, `warmup`, `run`, `op_type:<Op>`, or a pipeline stage `pipeline:<stage>`.
+    pub stage: String,
+    /// `value`, `n`, `min`, `median`, `mean`, `p90`, `p99`, `max`, `stddev`, `median_ci95_lo`,
+    /// `median_ci95_hi`, `outliers`, `runs`, `total`, `ms_per_run`, `percent`, `fps`.
+    pub statistic: String,
+    pub value: f64,
+    /// `ms`, `count`, `percent`, `1/s`.
+    pub unit: String,
+}
+
+fn summary_rows(base: &CsvRow, stage: &str, s: &Summary, out: &mut Vec<CsvRow>) {
+    for (stat, v) in s.pairs() {
+        let unit = if matches!(stat, "n" | "outliers") { "count" } else { "ms" };
+        out.push(CsvRow { stage: stage.into(), statistic: stat.into(), value: v, unit: unit.into(), ..base.clone() });
+    }
+}
+
+impl BenchReport {
+    /// The tidy rows of this report.
+    pub fn csv_rows(&self) -> Vec<CsvRow> {
+        let mut out = Vec::new();
+        let profile = self.profile.name.clone();
+        for m in &self.models {
+            let base = CsvRow {
+                profile: profile.clone(),
+                model: m.model.clone(),
+                role: m.role.name().into(),
+                variant: m.variant.name().into(),
+                stage: String::new(),
+                statistic: String::new(),
+                value: 0.0,
+                unit: String::new(),
+            };
+            let row = |stage: &str, stat: &str, value: f64, unit: &str| CsvRow {
+                stage: stage.into(),
+                statistic: stat.into(),
+                value,
+                unit: unit.into(),
+                ..base.clone()
+            };
+            out.push(row("session_create", "value", m.session_create_ms, "ms"));
+            out.push(row("first_run", "value", m.first_run_ms, "ms"));
+            out.push(row("warmup", "runs", m.warmup_runs as f64, "count"));
+            out.push(row("warmup", "total", m.warmup_ms, "ms"));
+            summary_rows(&base, "run", &m.run_ms, &mut out);
+            if m.run_ms.median > 0.0 {
+                out.push(row("run", "fps", 1000.0 / m.run_ms.median, "1/s"));
+            }
+            if let Some(op) = &m.op_profile {
+                for t in &op.by_op_type {
+                    let stage = format!("op_type:{}", t.name);
+                    out.push(row(&stage, "ms_per_run", t.ms_per_run, "ms"));
+                    out.push(row(&stage, "percent", t.percent, "percent"));
+                }
+            }
+        }
+        if let Some(p) = &self.pipeline {
+            let base = CsvRow {
+                profile,
+                model: "pipeline".into(),
+                role: "pipeline".into(),
+                variant: "profile".into(),
+                stage: String::new(),
+                statistic: String::new(),
+                value: 0.0,
+                unit: String::new(),
+            };
+            for (stage, s) in &p.stages {
+                summary_rows(&base, &format!("pipeline:{stage}"), s, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The CSV text (header + rows).
+    pub fn to_csv(&self) -> String {
+        let mut s = CSV_HEADER.join(",");
+        s.push('\n');
+        for r in self.csv_rows() {
+            let fields = [&r.profile, &r.model, &r.role, &r.variant, &r.stage, &r.statistic];
+            for f in fields {
+                s.push_str(&csv_field(f));
+                s.push(',');
+            }
+            let _ = writeln!(s, "{},{}", r.value, csv_field(&r.unit));
+        }
+        s
+    }
+
+    /// Writes `<dir>/<profile>/<stamp>_<host>.csv` and `.json`; returns both paths.
+    pub fn write(&self, dir: &Path, stamp: &str) -> Result<(PathBuf, PathBuf)> {
+        let folder = dir.join(&self.profile.name);
+        std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+        let base = format!("{stamp}_{}", file_safe(&self.hardware.hostname));
+        let csv = folder.join(format!("{base}.csv"));
+        let json = folder.join(format!("{base}.json"));
+        std::fs::write(&csv, self.to_csv()).with_context(|| format!("cannot write {}", csv.display()))?;
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(&json, text + "\n").with_context(|| format!("cannot write {}", json.display()))?;
+        Ok((csv, json))
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Splits one CSV line into fields (RFC 4180 quoting, no embedded newlines).
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}
+
+/// Parses a results CSV written by [`BenchReport::to_csv`], checking the header.
+pub fn read_csv(text: &str) -> Result<Vec<CsvRow>> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    if split_csv_line(header) != CSV_HEADER {
+        bail!("not a faceperf results CSV: header is '{header}', expected '{}'", CSV_HEADER.join(","));
+    }
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let f = split_csv_line(line);
+        if f.len() != CSV_HEADER.len() {
+            bail!("line {}: {} fields, expected {}", i + 2, f.len(), CSV_HEADER.len());
+        }
+        let value = f[6].parse().with_context(|| format!("line {}: value '{}' is not a number", i + 2, f[6]))?;
+        let [profile, model, role, variant, stage, statistic, _, unit]: [String; 8] =
+            f.try_into().map_err(|_| anyhow::anyhow!("line {}: bad field count", i + 2))?;
+        rows.push(CsvRow { profile, model, role, variant, stage, statistic, value, unit });
+    }
+    Ok(rows)
+}
+
+/// A host name usable in a file name.
+pub fn file_safe(s: &str) -> String {
+    let t: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    if t.is_empty() {
+        "unknown".into()
+    } else {
+        t
+    }
+}
+
+/// UTC (year, month, day, hour, minute, second) of a Unix time.
+pub fn utc_parts(unix_secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    // Civil-from-days (proleptic Gregorian), era-based.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+}
+
+/// Now as (RFC 3339 `2025-11-25T06:18:29Z`, file stamp `20251125T061829Z`).
+pub fn utc_now() -> (String, String) {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    stamps(secs)
+}
+
+/// RFC 3339 and file-stamp forms of a Unix time.
+pub fn stamps(secs: u64) -> (String, String) {
+    let (y, mo, d, h, mi, s) = utc_parts(secs);
+    (format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"), format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z"))
+}
+
+/// The source checkout's commit: `git rev-parse HEAD` in `dir`, `+dirty` if tracked files changed,
+/// `unknown` without git or outside a checkout.
+pub fn git_commit(dir: &Path) -> String {
+    let git = |args: &[&str]| Command::new("git").arg("-C").arg(dir).args(args).output().ok().filter(|o| o.status.success());
+    let Some(head) = git(&["rev-parse", "HEAD"]) else { return "unknown".into() };
+    let mut c = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    if c.is_empty() {
+        return "unknown".into();
+    }
+    if let Some(st) = git(&["status", "--porcelain", "--untracked-files=no"]) {
+        if !st.stdout.is_empty() {
+            c.push_str("+dirty");
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_conversion() {
+        assert_eq!(stamps(0).0, "1970-01-01T00:00:00Z");
+        assert_eq!(stamps(951_782_400).0, "2000-02-29T00:00:00Z");
+        assert_eq!(stamps(1_764_051_509), ("2025-11-25T06:18:29Z".into(), "20251125T061829Z".into()));
+    }
+
+    #[test]
+    fn csv_quoting_round_trips() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(split_csv_line("x,\"a,\"\"b\"\"\",3"), vec!["x", "a,\"b\"", "3"]);
+        assert!(read_csv("a,b\n").is_err());
+        let text = format!("{}\ncpu,m,swapper,original,run,median,12.5,ms\n", CSV_HEADER.join(","));
+        let rows = read_csv(&text).unwrap();
+        assert_eq!(rows[0].value, 12.5);
+        assert_eq!(rows[0].stage, "run");
+        assert!(read_csv(&format!("{}\ncpu,m,swapper,original,run,median,abc,ms\n", CSV_HEADER.join(","))).is_err());
+    }
+
+    #[test]
+    fn file_safe_names() {
+        assert_eq!(file_safe("my host/1"), "my_host_1");
+        assert_eq!(file_safe(""), "unknown");
+    }
+}
