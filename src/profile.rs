@@ -450,8 +450,7 @@ impl Profile {
 
     /// A user's profile file.
     pub fn from_file(path: &Path) -> Result<LoadedProfile> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?;
         let profile = Profile::parse(&text, &path.display().to_string())?;
         Ok(LoadedProfile { profile, source: path.display().to_string(), content: text })
     }
@@ -541,11 +540,7 @@ impl Profile {
                     .map(|e| (e.provider_name().to_string(), rt.has_provider(e.provider_name())))
                     .collect();
                 let fallback = requested.iter().any(|(_, ok)| !ok);
-                let runs_on = if fallback {
-                    "CPUExecutionProvider".to_string()
-                } else {
-                    requested[0].0.clone()
-                };
+                let runs_on = if fallback { "CPUExecutionProvider".to_string() } else { requested[0].0.clone() };
                 Route { role, variant: rc.variant, requested, runs_on, fallback }
             })
             .collect()

@@ -79,7 +79,8 @@ impl Photo {
     pub fn letterbox(&self, h: u32, w: u32) -> RgbImage {
         let (iw, ih) = self.rgb.dimensions();
         let scale = (w as f32 / iw as f32).min(h as f32 / ih as f32);
-        let (nw, nh) = (((iw as f32 * scale).round() as u32).clamp(1, w), ((ih as f32 * scale).round() as u32).clamp(1, h));
+        let (nw, nh) =
+            (((iw as f32 * scale).round() as u32).clamp(1, w), ((ih as f32 * scale).round() as u32).clamp(1, h));
         let resized = imageops::resize(&self.rgb, nw, nh, FilterType::Triangle);
         let mut out = RgbImage::new(w, h);
         imageops::replace(&mut out, &resized, 0, 0);

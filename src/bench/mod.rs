@@ -244,7 +244,14 @@ pub fn render(r: &BenchReport) -> String {
         r.hardware.logical_cores
     );
     for f in &r.fallbacks {
-        let _ = writeln!(s, "fallback: {} asked for {} (missing {}); ran on {}", f.role.name(), f.requested.join(", "), f.missing.join(", "), f.used);
+        let _ = writeln!(
+            s,
+            "fallback: {} asked for {} (missing {}); ran on {}",
+            f.role.name(),
+            f.requested.join(", "),
+            f.missing.join(", "),
+            f.used
+        );
     }
     let _ = writeln!(
         s,

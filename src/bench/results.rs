@@ -322,7 +322,8 @@ pub fn read_csv(text: &str) -> Result<Vec<CsvRow>> {
 
 /// A host name usable in a file name.
 pub fn file_safe(s: &str) -> String {
-    let t: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    let t: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
     if t.is_empty() {
         "unknown".into()
     } else {
@@ -362,7 +363,8 @@ pub fn stamps(secs: u64) -> (String, String) {
 /// The source checkout's commit: `git rev-parse HEAD` in `dir`, `+dirty` if tracked files changed,
 /// `unknown` without git or outside a checkout.
 pub fn git_commit(dir: &Path) -> String {
-    let git = |args: &[&str]| Command::new("git").arg("-C").arg(dir).args(args).output().ok().filter(|o| o.status.success());
+    let git =
+        |args: &[&str]| Command::new("git").arg("-C").arg(dir).args(args).output().ok().filter(|o| o.status.success());
     let Some(head) = git(&["rev-parse", "HEAD"]) else { return "unknown".into() };
     let mut c = String::from_utf8_lossy(&head.stdout).trim().to_string();
     if c.is_empty() {

@@ -42,7 +42,8 @@ impl Summary {
         s.sort_by(f64::total_cmp);
         let n = s.len();
         let mean = s.iter().sum::<f64>() / n as f64;
-        let stddev = if n > 1 { (s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
+        let stddev =
+            if n > 1 { (s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
         let (q1, q3) = (quantile(&s, 0.25), quantile(&s, 0.75));
         let iqr = q3 - q1;
         let count_outside = |k: f64| s.iter().filter(|&&x| x < q1 - k * iqr || x > q3 + k * iqr).count();
