@@ -4,6 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{one_line, print_json, Ctx};
+use crate::profile::{Profile, Route};
 use crate::runtime::{self, discover::Step};
 use crate::util::hw;
 
@@ -17,6 +18,23 @@ struct Report {
     ort_search: Vec<Step>,
     ort: Option<&'static runtime::Runtime>,
     ort_error: Option<String>,
+    /// How each model role would run under each built-in profile with the loaded ORT.
+    routes: Vec<ProfileRoutes>,
+}
+
+#[derive(Serialize)]
+struct ProfileRoutes {
+    profile: String,
+    routes: Vec<Route>,
+}
+
+/// Routes of every built-in profile; a profile that fails to load is reported in place.
+fn all_routes(rt: &runtime::Runtime) -> Vec<ProfileRoutes> {
+    Profile::builtin_names()
+        .into_iter()
+        .filter_map(|name| Profile::builtin(name).ok().map(|p| (name, p)))
+        .map(|(name, p)| ProfileRoutes { profile: name.to_string(), routes: p.profile.routes(rt) })
+        .collect()
 }
 
 pub fn run(ctx: &Ctx, _a: Args) -> Result<ExitCode> {
@@ -26,7 +44,8 @@ pub fn run(ctx: &Ctx, _a: Args) -> Result<ExitCode> {
         Ok(rt) => (Some(rt), None),
         Err(e) => (None, Some(one_line(&e))),
     };
-    let report = Report { hardware, ort_search: search.steps, ort, ort_error };
+    let routes = ort.map(all_routes).unwrap_or_default();
+    let report = Report { hardware, ort_search: search.steps, ort, ort_error, routes };
     if ctx.json {
         print_json(&report)?;
     } else {
@@ -51,6 +70,15 @@ pub fn run(ctx: &Ctx, _a: Args) -> Result<ExitCode> {
         if let Some(rt) = report.ort {
             println!("onnxruntime: {} from {} (via {})", rt.version, rt.library.display(), rt.source);
             println!("providers:   {}", rt.providers.join(", "));
+        }
+        if !report.routes.is_empty() {
+            println!("model routes per built-in profile:");
+        }
+        for pr in &report.routes {
+            for r in &pr.routes {
+                let fb = if r.fallback { "  (requested EP absent: bench needs --fallback cpu)" } else { "" };
+                println!("  {:<9} {:<10} {:<8} -> {}{fb}", pr.profile, r.role.name(), r.variant.name(), r.runs_on);
+            }
         }
     }
     match report.ort_error {

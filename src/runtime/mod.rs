@@ -118,6 +118,16 @@ pub fn init(explicit: Option<&Path>) -> Result<&'static Runtime> {
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
+    // A library the user named explicitly must be used or refused, never silently replaced.
+    if let Some(p) = explicit {
+        if !p.is_file() {
+            bail!("--ort-lib {} does not exist ({INSTALL_HINT})", p.display());
+        }
+    } else if let Ok(p) = std::env::var("ORT_DYLIB_PATH") {
+        if !p.is_empty() && !Path::new(&p).is_file() {
+            bail!("ORT_DYLIB_PATH={p} does not exist: unset it or point it at libonnxruntime ({INSTALL_HINT})");
+        }
+    }
     let found = discover(explicit);
     let (library, source) =
         found.chosen.clone().ok_or_else(|| anyhow!("ONNX Runtime library not found: {INSTALL_HINT}"))?;
