@@ -1,6 +1,7 @@
 //! The model zoo: the Deep-Live-Cam model set's manifest, verified downloads, and deterministic
 //! structural replicas for offline work.
 
+pub mod signature;
 pub mod synth;
 
 use serde::{Deserialize, Serialize};
