@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod fuzzing;
 pub mod models;
 pub mod onnx;
 pub mod partition;
