@@ -158,8 +158,20 @@ impl Pass for Fp16 {
         let mut blocked_ops: HashMap<String, usize> = HashMap::new();
         for &i in &order {
             let n = &g.node[i];
-            let touches_f32 =
-                n.input.iter().chain(n.output.iter()).any(|v| !v.is_empty() && dt(v) == F32) || creates_float(n, &dt);
+            // Float32 data in a position the node's type parameter governs (not Resize's scales,
+            // Shape's input, LayerNormalization's statistics…).
+            let f32_in = n.input.iter().enumerate().any(|(p, v)| {
+                !v.is_empty()
+                    && dt(v) == F32
+                    && !type_agnostic_input(&n.op_type, p)
+                    && !fixed_f32_input(&n.op_type, p, opset)
+            });
+            let f32_out = n
+                .output
+                .iter()
+                .enumerate()
+                .any(|(p, v)| !v.is_empty() && dt(v) == F32 && !fixed_f32_output(&n.op_type, p));
+            let touches_f32 = f32_in || f32_out || creates_float(n, &dt);
             if !touches_f32 || n.op_type == "Constant" || (n.op_type == "Cast" && !creates_float(n, &dt)) {
                 continue;
             }
