@@ -1,8 +1,14 @@
 //! The model zoo: the Deep-Live-Cam model set's manifest, verified downloads, and deterministic
 //! structural replicas for offline work.
 
+pub mod fetch;
+pub mod import;
+pub mod manifest;
 pub mod signature;
 pub mod synth;
+pub mod synth;
+
+pub use manifest::Manifest;
 
 use serde::{Deserialize, Serialize};
 

@@ -185,14 +185,7 @@ pub fn write_roles(dir: &Path, roles: &[Role], scale: Scale, seed: u64, quiet: b
 /// run` and the built binary share one cache wherever they run), else under the current folder (a
 /// binary installed away from its source tree).
 pub fn default_dir(scale: Scale) -> PathBuf {
-    if let Some(root) = std::env::var_os("FACEPERF_MODELS") {
-        return PathBuf::from(root).join(format!("replica-{}", scale.name()));
-    }
-    let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if crate_root.join("Cargo.toml").is_file() {
-        return crate_root.join(scale.default_dir());
-    }
-    scale.default_dir()
+    super::local::default_dir().join(format!("replica-{}", scale.name()))
 }
 
 /// Returns [`default_dir`]`(scale)`, first generating (with [`DEFAULT_SEED`]) any replica that is
