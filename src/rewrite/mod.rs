@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::onnx::Model;
 
 pub mod fuse_io;
+pub mod recipe;
 
 /// What every pass may need besides the model itself.
 #[derive(Debug, Clone, Default)]
