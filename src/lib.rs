@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod models;
 pub mod onnx;
+pub mod optimize;
 pub mod partition;
 pub mod pipeline;
 pub mod profile;
