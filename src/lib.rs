@@ -9,6 +9,7 @@ pub mod cli;
 pub mod fuzzing;
 pub mod models;
 pub mod onnx;
+pub mod optimize;
 pub mod partition;
 pub mod pipeline;
 pub mod profile;

@@ -560,6 +560,42 @@ mod tests {
     }
 
     #[test]
+    fn builtin_profiles_parse_and_the_nvidia_ones_bind_fp16_with_graphs() {
+        for (name, text) in BUILTIN {
+            let p = Profile::parse(text, name).unwrap();
+            assert_eq!(p.name, name);
+        }
+        for name in ["cuda", "h100"] {
+            let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
+            let p = Profile::parse(text, name).unwrap();
+            assert!(p.bench.variants.contains(&Variant::Fp16), "{name}");
+            let swapper = p.roles.get(Role::Swapper);
+            assert_eq!(swapper.variant, Variant::Fp16, "{name}");
+            assert!(swapper.io_binding, "{name}");
+            for role in Role::ALL {
+                for ep in &p.roles.get(role).providers {
+                    let EpConfig::Cuda { conv_algo_search, .. } = ep else { panic!("{name}: {role:?} is not on CUDA") };
+                    assert_eq!(conv_algo_search, "exhaustive", "{name} {role:?}");
+                    if ep.uses_cuda_graph() {
+                        assert!(p.roles.get(role).io_binding, "{name} {role:?}");
+                    }
+                }
+            }
+            assert!(swapper.providers.iter().any(EpConfig::uses_cuda_graph), "{name}");
+        }
+    }
+
+    #[test]
+    fn cuda_graphs_without_io_binding_are_rejected() {
+        let text = "name = \"x\"\n[roles.swapper]\nproviders = [{ kind = \"cuda\", cuda_graph = true }]\n";
+        let e = format!("{:#}", Profile::parse(text, "x").unwrap_err());
+        assert!(e.contains("io_binding"), "{e}");
+        let text = "name = \"x\"\n[roles.swapper]\nproviders = [{ kind = \"cuda\", conv_algo_search = \"fastest\" }]\n";
+        let e = format!("{:#}", Profile::parse(text, "x").unwrap_err());
+        assert!(e.contains("roles.swapper") && e.contains("'fastest'"), "{e}");
+    }
+
+    #[test]
     fn warmup_parsing() {
         assert_eq!(Warmup::parse("3").unwrap(), Warmup::Runs(3));
         assert_eq!(Warmup::parse("1.5s").unwrap(), Warmup::Seconds(1.5));

@@ -17,10 +17,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::models::Role;
-use crate::profile::{LoadedProfile, Variant};
+use crate::profile::{LoadedProfile, Profile, Variant};
 use crate::runtime::Runtime;
 use crate::util::{hw, progress};
 use inputs::{Photo, ASTRONAUT_FACE, INPUT_SEED};
@@ -50,16 +50,19 @@ pub struct BenchOptions {
     pub command_line: Vec<String>,
 }
 
-/// The models folder a run uses when none is given.
+/// The models folder a run uses when none is given: the profile scale's replica folder.
 pub fn default_models_dir(opts: &BenchOptions) -> PathBuf {
-    opts.models_dir.clone().unwrap_or_else(|| opts.profile.profile.bench.scale.default_dir())
+    opts.models_dir.clone().unwrap_or_else(|| crate::models::synth::default_dir(opts.profile.profile.bench.scale))
 }
 
-/// Makes sure the models folder has every role's original model. Without a models folder the
-/// profile scale's replicas are generated when missing (once the model zoo's replica generator is
-/// available); a user-given folder is used as is.
+/// Makes sure the models folder has the roles' original models. Without a models folder the
+/// profile scale's replicas are generated when missing (or stale); a user-given folder is used as is.
 fn locate_models(opts: &BenchOptions, roles: &[Role]) -> Result<PathBuf> {
-    let dir = default_models_dir(opts);
+    let dir = match &opts.models_dir {
+        Some(d) => d.clone(),
+        None => crate::models::synth::ensure_replicas(opts.profile.profile.bench.scale)
+            .context("generating the replica models")?,
+    };
     let missing: Vec<&str> = roles.iter().map(|r| r.default_file()).filter(|f| !dir.join(f).is_file()).collect();
     if missing.len() == roles.len() {
         bail!(
@@ -70,6 +73,41 @@ fn locate_models(opts: &BenchOptions, roles: &[Role]) -> Result<PathBuf> {
         );
     }
     Ok(dir)
+}
+
+/// The file of `variant` for the model `original`, or why there is none. This is the one place a
+/// missing variant would be created: `faceperf optimize` writes `<stem>_coreml.onnx` and
+/// `<stem>_fp16.onnx` beside the original, and until its API is part of this build a missing
+/// variant is reported, not made.
+pub fn variant_file(original: &Path, variant: Variant) -> std::result::Result<PathBuf, String> {
+    let path = variant.path_for(original);
+    if path.is_file() {
+        return Ok(path);
+    }
+    if variant == Variant::Original {
+        return Err("model file not found (variants are looked up beside it)".into());
+    }
+    Err(format!(
+        "variant not found: `faceperf optimize` writes {} beside {} (not created by this build)",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        original.display()
+    ))
+}
+
+/// The variants measured for `role`: `--variants` when given, else the profile's `bench.variants`
+/// plus the role's own variant; sorted so variants sit side by side in a fixed order.
+pub fn variants_for(profile: &Profile, role: Role, requested: Option<&[Variant]>) -> Vec<Variant> {
+    let mut v: Vec<Variant> = match requested {
+        Some(r) => r.to_vec(),
+        None => {
+            let mut v = profile.bench.variants.clone();
+            v.push(profile.roles.get(role).variant);
+            v
+        }
+    };
+    v.sort();
+    v.dedup();
+    v
 }
 
 fn load_average() -> Option<[f64; 3]> {
@@ -102,30 +140,13 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     let mut jobs = Vec::new();
     let mut missing = Vec::new();
     for &role in &roles {
-        let rc = profile.roles.get(role);
-        let mut variants: Vec<Variant> = opts.variants.clone().unwrap_or_else(|| profile.bench.variants.clone());
-        if opts.variants.is_none() {
-            variants.push(rc.variant);
-        }
-        variants.sort();
-        variants.dedup();
         let original = dir.join(role.default_file());
-        if !original.is_file() {
-            let reason = "model file not found (variants are looked up beside it)".to_string();
-            missing.push(MissingModel { role, variant: Variant::Original, path: original, reason });
-            continue;
-        }
-        for v in variants {
-            let path = v.path_for(&original);
-            if path.is_file() {
-                jobs.push((role, v, path));
-            } else {
-                let reason = format!(
-                    "variant not found: `faceperf optimize {}` writes {}",
-                    original.display(),
-                    path.file_name().unwrap_or_default().to_string_lossy()
-                );
-                missing.push(MissingModel { role, variant: v, path, reason });
+        for v in variants_for(&profile, role, opts.variants.as_deref()) {
+            match variant_file(&original, v) {
+                Ok(path) => jobs.push((role, v, path)),
+                Err(reason) => {
+                    missing.push(MissingModel { role, variant: v, path: v.path_for(&original), reason });
+                }
             }
         }
     }
@@ -275,6 +296,20 @@ pub fn render(r: &BenchReport) -> String {
             st.n,
             if st.median > 0.0 { 1000.0 / st.median } else { 0.0 }
         );
+        if let Some(b) = &m.binding {
+            let graphs = match (b.cuda_graph_requested, b.cuda_graph_active) {
+                (true, true) => ", CUDA graph",
+                (true, false) => ", CUDA graph FAILED (plain bound runs)",
+                _ => "",
+            };
+            let check = match &b.check {
+                Some(c) if c.identical => "outputs identical to plain runs".to_string(),
+                Some(c) if c.error.is_none() => format!("outputs differ from plain runs by ≤ {:.2e}", c.max_abs_diff),
+                Some(_) => "output check failed".to_string(),
+                None => "outputs not checked".to_string(),
+            };
+            let _ = writeln!(s, "{:<10} IOBinding on {}{graphs}; {check}", "", b.device);
+        }
         if let Some(op) = &m.op_profile {
             let top: Vec<String> =
                 op.by_op_type.iter().take(4).map(|t| format!("{} {:.0}%", t.name, t.percent)).collect();

@@ -4,17 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
-use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::Session;
-use ort::value::DynValue;
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ort::value::{DynValue, TensorElementType};
 
 use super::inputs::{make_input, Photo, INPUT_SEED};
 use super::opprof::{self, OpProfile};
-use super::results::{InputInfo, ModelResult};
+use super::results::{BindingInfo, InputInfo, ModelResult, OutputCheck, ProviderOptions};
 use super::stats::{self, Summary};
 use crate::models::Role;
+use crate::onnx::Tensor;
 use crate::profile::{Variant, Warmup};
+use crate::runtime::binding::{BindDevice, BoundSession};
 use crate::runtime::session::{to_value, ModelSource};
 use crate::runtime::{EpConfig, Runtime, SessionConfig, SessionRunner};
 use crate::util::hash::sha256_file;
@@ -47,68 +49,216 @@ pub struct ModelJob<'a> {
     pub fallback: bool,
 }
 
-/// A session with its inputs prepared once, so a timed run does only the model's work.
-struct Prepared {
-    runner: SessionRunner,
-    values: Vec<(String, DynValue)>,
-    binding: Option<ort::session::IoBinding>,
+impl ModelJob<'_> {
+    /// Where bound buffers go when this job binds (IOBinding or CUDA graphs), else `None`: CUDA
+    /// device memory under the CUDA or TensorRT provider, host memory otherwise.
+    pub fn bind_device(&self) -> Option<BindDevice> {
+        let graphs = self.session.providers.iter().any(EpConfig::uses_cuda_graph);
+        if !self.io_binding && !graphs {
+            return None;
+        }
+        Some(match self.session.providers.first() {
+            Some(EpConfig::Cuda { device_id, .. }) | Some(EpConfig::Tensorrt { device_id, .. }) => {
+                BindDevice::Cuda(*device_id)
+            }
+            _ => BindDevice::Cpu,
+        })
+    }
 }
 
-fn output_memory(providers: &[EpConfig]) -> Result<MemoryInfo<'static>> {
-    let (device, id) = match providers.first() {
-        Some(EpConfig::Cuda { device_id, .. }) | Some(EpConfig::Tensorrt { device_id, .. }) => {
-            (AllocationDevice::CUDA, *device_id)
+/// The session config without CUDA graphs (plain runs with graphs enabled are not allowed).
+fn without_graphs(cfg: &SessionConfig) -> SessionConfig {
+    let mut c = cfg.clone();
+    for p in &mut c.providers {
+        if let EpConfig::Cuda { cuda_graph, .. } = p {
+            *cuda_graph = false;
         }
-        Some(EpConfig::Directml { device_id }) => (AllocationDevice::DIRECTML, *device_id),
-        _ => (AllocationDevice::CPU, 0),
-    };
-    MemoryInfo::new(device, id, AllocatorType::Device, MemoryType::Default).map_err(|e| anyhow!("{e}"))
+    }
+    c
+}
+
+/// What one timed bound run covers (recorded with the results).
+pub const BOUND_TIMED: &str = "run on inputs resident in the bound buffers (written once), wait for completion, \
+                               copy outputs to host staging buffers";
+
+/// How runs are issued.
+enum Exec {
+    /// `Session::run` with host values prepared once.
+    Plain { runner: SessionRunner, values: Vec<(String, DynValue)> },
+    /// IOBinding with fixed buffers (CUDA graphs when enabled).
+    Bound { session: Box<BoundSession>, graph_fallback: Option<String> },
+}
+
+/// A session with its inputs prepared once, so a timed run does only the model's work.
+pub struct Prepared {
+    exec: Exec,
+    /// The fixed inputs.
+    pub inputs: Vec<(String, Tensor)>,
+    /// Their description for the results.
+    pub input_infos: Vec<InputInfo>,
+    /// ORT session creation time.
+    pub create_time: Duration,
+    /// The first run's time, when creation already ran one (bound sessions probe output shapes).
+    pub first_run: Option<Duration>,
+}
+
+fn make_inputs(
+    job: &ModelJob<'_>,
+    specs: &[(String, TensorElementType, Vec<i64>)],
+    photo: &Photo,
+) -> Result<(Vec<(String, Tensor)>, Vec<InputInfo>)> {
+    let mut rng = Rng::new(INPUT_SEED);
+    let mut inputs = Vec::new();
+    let mut infos = Vec::new();
+    for (name, ty, shape) in specs {
+        let t = make_input(job.role, photo, *ty, shape, &mut rng)
+            .with_context(|| format!("{}: input '{name}'", job.path.display()))?;
+        infos.push(InputInfo { name: name.clone(), dtype: format!("{ty:?}").to_lowercase(), dims: t.dims.clone() });
+        inputs.push((name.clone(), t));
+    }
+    Ok((inputs, infos))
 }
 
 impl Prepared {
-    fn new(rt: &Runtime, job: &ModelJob<'_>, cfg: &SessionConfig, photo: &Photo) -> Result<(Prepared, Vec<InputInfo>)> {
-        let runner = SessionRunner::new(rt, ModelSource::File(job.path), cfg)?;
-        let mut rng = Rng::new(INPUT_SEED);
-        let mut values = Vec::new();
-        let mut infos = Vec::new();
-        for (name, ty, shape) in runner.input_specs() {
-            let t = make_input(job.role, photo, ty, &shape, &mut rng)
-                .with_context(|| format!("{}: input '{name}'", job.path.display()))?;
-            infos.push(InputInfo { name: name.clone(), dtype: format!("{ty:?}").to_lowercase(), dims: t.dims.clone() });
-            values.push((name, to_value(&t)?));
+    /// Builds the session for `job` with `cfg` (bound when `bind` is given) and its fixed inputs.
+    pub fn new(
+        rt: &Runtime,
+        job: &ModelJob<'_>,
+        cfg: &SessionConfig,
+        photo: &Photo,
+        bind: Option<BindDevice>,
+    ) -> Result<Prepared> {
+        match bind {
+            None => {
+                let runner = SessionRunner::new(rt, ModelSource::File(job.path), cfg)?;
+                let (inputs, input_infos) = make_inputs(job, &runner.input_specs(), photo)?;
+                let values = inputs.iter().map(|(n, t)| Ok((n.clone(), to_value(t)?))).collect::<Result<_>>()?;
+                let create_time = runner.create_time;
+                Ok(Prepared { exec: Exec::Plain { runner, values }, inputs, input_infos, create_time, first_run: None })
+            }
+            Some(device) => {
+                // The inputs are made once the session exists (their shapes come from its declared
+                // inputs); the binding needs those shapes for dynamic dims.
+                let made = std::cell::RefCell::new(None);
+                let shapes = |r: &SessionRunner| -> Result<HashMap<String, Vec<i64>>> {
+                    let (inputs, infos) = make_inputs(job, &r.input_specs(), photo)?;
+                    let shapes =
+                        inputs.iter().map(|(n, t)| (n.clone(), t.dims.iter().map(|&d| d as i64).collect())).collect();
+                    *made.borrow_mut() = Some((inputs, infos));
+                    Ok(shapes)
+                };
+                let (mut session, graph_fallback) =
+                    BoundSession::create_with(rt, ModelSource::File(job.path), cfg, device, &shapes)?;
+                let (inputs, input_infos) =
+                    made.into_inner().ok_or_else(|| anyhow!("binding finished without its inputs"))?;
+                session.write_inputs(&inputs)?;
+                let create_time = session.runner().create_time;
+                let first_run = Some(session.first_run_time);
+                Ok(Prepared {
+                    exec: Exec::Bound { session: Box::new(session), graph_fallback },
+                    inputs,
+                    input_infos,
+                    create_time,
+                    first_run,
+                })
+            }
         }
-        let binding = if job.io_binding {
-            let mut b = runner.session.create_binding().map_err(|e| anyhow!("cannot create an IOBinding: {e}"))?;
-            for (name, v) in &values {
-                b.bind_input(name.as_str(), v).map_err(|e| anyhow!("binding input '{name}': {e}"))?;
-            }
-            let mem = output_memory(&cfg.providers)?;
-            for name in &runner.output_names {
-                b.bind_output_to_device(name.as_str(), &mem).map_err(|e| anyhow!("binding output '{name}': {e}"))?;
-            }
-            Some(b)
-        } else {
-            None
-        };
-        Ok((Prepared { runner, values, binding }, infos))
     }
 
     /// One run; returns its wall time.
-    fn run_once(&mut self) -> Result<Duration> {
-        let session: &mut Session = &mut self.runner.session;
+    pub fn run_once(&mut self) -> Result<Duration> {
         let start = Instant::now();
-        match &self.binding {
-            Some(b) => {
-                let out = session.run_binding(b).map_err(|e| anyhow!("ONNX Runtime run failed: {e}"))?;
-                drop(out);
+        match &mut self.exec {
+            Exec::Bound { session, .. } => {
+                session.run_bound()?;
+                session.fetch_outputs()?;
             }
-            None => {
-                let inputs: Vec<(&str, &DynValue)> = self.values.iter().map(|(n, v)| (n.as_str(), v)).collect();
-                let out = session.run(inputs).map_err(|e| anyhow!("ONNX Runtime run failed: {e}"))?;
+            Exec::Plain { runner, values } => {
+                let inputs: Vec<(&str, &DynValue)> = values.iter().map(|(n, v)| (n.as_str(), v)).collect();
+                let out = runner.session.run(inputs).map_err(|e| anyhow!("ONNX Runtime run failed: {e}"))?;
                 drop(out);
             }
         }
         Ok(start.elapsed())
+    }
+
+    /// Runs once more and returns the outputs as host tensors, in model order.
+    pub fn outputs(&mut self) -> Result<Vec<(String, Tensor)>> {
+        match &mut self.exec {
+            Exec::Bound { session, .. } => {
+                session.run_bound()?;
+                session.fetch_outputs()?;
+                session.read_outputs()
+            }
+            Exec::Plain { runner, .. } => runner.run(&self.inputs),
+        }
+    }
+
+    /// Ends ORT profiling (sessions built with a profile prefix) and returns the trace's path.
+    fn end_profiling(&mut self) -> Result<PathBuf> {
+        match &mut self.exec {
+            Exec::Plain { runner, .. } => runner.end_profiling(),
+            Exec::Bound { .. } => bail!("per-op profiles come from plain sessions"),
+        }
+    }
+
+    /// The binding facts for the results (`None` for plain sessions).
+    fn binding_info(&self, job: &ModelJob<'_>) -> Option<BindingInfo> {
+        let Exec::Bound { session, graph_fallback } = &self.exec else { return None };
+        let requested = job.session.providers.iter().any(EpConfig::uses_cuda_graph);
+        Some(BindingInfo {
+            device: match session.device() {
+                BindDevice::Cpu => "cpu".into(),
+                BindDevice::Cuda(id) => format!("cuda:{id}"),
+            },
+            cuda_graph_requested: requested,
+            cuda_graph_active: requested && graph_fallback.is_none(),
+            graph_fallback: graph_fallback.clone(),
+            setup_ms: ms(session.setup_time),
+            timed: BOUND_TIMED.into(),
+            check: None,
+        })
+    }
+}
+
+/// Compares two output lists: (max |a − b| over all elements, bit-identical).
+pub fn compare_outputs(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> Result<(f64, bool)> {
+    if a.len() != b.len() {
+        bail!("{} outputs against {}", a.len(), b.len());
+    }
+    let mut max = 0.0f64;
+    let mut identical = true;
+    for ((na, ta), (nb, tb)) in a.iter().zip(b) {
+        if na != nb || ta.dims != tb.dims {
+            bail!("output '{na}' {:?} against '{nb}' {:?}", ta.dims, tb.dims);
+        }
+        identical &= ta == tb;
+        for (x, y) in ta.to_f32s().iter().zip(tb.to_f32s()) {
+            let d = (*x as f64 - y as f64).abs();
+            max = if d.is_nan() { f64::INFINITY } else { max.max(d) };
+        }
+    }
+    Ok((max, identical))
+}
+
+/// Runs the bound path's outputs against a plain, graph-free session on the same inputs.
+fn check_against_plain(
+    rt: &Runtime,
+    job: &ModelJob<'_>,
+    photo: &Photo,
+    bound_outputs: &[(String, Tensor)],
+) -> OutputCheck {
+    let plain = Prepared::new(rt, job, &without_graphs(&job.session), photo, None).and_then(|mut p| p.outputs());
+    match plain.and_then(|o| compare_outputs(bound_outputs, &o)) {
+        Ok((max_abs_diff, identical)) => {
+            OutputCheck { outputs: bound_outputs.len(), max_abs_diff, identical, error: None }
+        }
+        Err(e) => OutputCheck {
+            outputs: bound_outputs.len(),
+            max_abs_diff: f64::NAN,
+            identical: false,
+            error: Some(format!("{e:#}")),
+        },
     }
 }
 
@@ -153,14 +303,15 @@ fn measure(p: &mut Prepared, plan: &RunPlan, tick: &dyn Fn(usize)) -> Result<Vec
 /// measured session never has it). One unprofiled-in-effect warm-up run is skipped in the trace.
 fn op_profile(rt: &Runtime, job: &ModelJob<'_>, photo: &Photo, plan: &RunPlan, dir: &Path) -> Result<OpProfile> {
     let stem = job.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut cfg = job.session.clone();
+    // Graph replays have no per-node events, so the breakdown comes from plain runs without graphs.
+    let mut cfg = without_graphs(&job.session);
     cfg.profile_prefix = Some(dir.join(format!("ort_{stem}")));
-    let (mut p, _) = Prepared::new(rt, job, &cfg, photo)?;
+    let mut p = Prepared::new(rt, job, &cfg, photo, None)?;
     p.run_once()?;
     for _ in 0..plan.op_profile_runs {
         p.run_once()?;
     }
-    let trace: PathBuf = p.runner.end_profiling()?;
+    let trace: PathBuf = p.end_profiling()?;
     let agg = opprof::aggregate_file(&trace, 1, plan.top_n);
     let _ = std::fs::remove_file(&trace);
     agg
@@ -177,14 +328,43 @@ pub fn bench_model(
 ) -> Result<ModelResult> {
     let sha256 = sha256_file(job.path)?;
     let bytes = std::fs::metadata(job.path).map(|m| m.len()).unwrap_or(0);
-    let (mut p, inputs) = Prepared::new(rt, job, &job.session, photo)?;
-    let session_create_ms = ms(p.runner.create_time);
-    let first_run_ms = ms(p.run_once()?);
+    let mut p = Prepared::new(rt, job, &job.session, photo, job.bind_device())?;
+    let session_create_ms = ms(p.create_time);
+    let first_run_ms = match p.first_run {
+        Some(d) => ms(d),
+        None => ms(p.run_once()?),
+    };
     let (warmup_runs, warmup_ms) = warm_up(&mut p, plan.warmup)?;
     let samples = measure(&mut p, plan, tick)?;
     let summary = Summary::of(&samples).ok_or_else(|| anyhow!("{}: no valid timing samples", job.path.display()))?;
     let mut warnings = stats::warnings(Some(first_run_ms), &summary);
-    drop(p);
+    let mut binding = p.binding_info(job);
+    let inputs = p.input_infos.clone();
+    if let Some(b) = &mut binding {
+        let bound_outputs = p.outputs();
+        // Free the bound session before building the reference one (GPU memory).
+        drop(p);
+        let check = match bound_outputs {
+            Ok(o) => check_against_plain(rt, job, photo, &o),
+            Err(e) => {
+                OutputCheck { outputs: 0, max_abs_diff: f64::NAN, identical: false, error: Some(format!("{e:#}")) }
+            }
+        };
+        if let Some(e) = &check.error {
+            warnings.push(format!("bound outputs could not be checked against plain runs: {e}"));
+        } else if !check.identical {
+            warnings.push(format!(
+                "bound outputs differ from plain runs by up to {:.3e} (GPU kernels may differ between bound and plain runs; large values mean stale or overwritten buffers)",
+                check.max_abs_diff
+            ));
+        }
+        if let Some(f) = &b.graph_fallback {
+            warnings.push(f.clone());
+        }
+        b.check = Some(check);
+    } else {
+        drop(p);
+    }
     let op_profile = if plan.op_profile_runs > 0 {
         match op_profile(rt, job, photo, plan, scratch) {
             Ok(o) => Some(o),
@@ -207,6 +387,16 @@ pub fn bench_model(
         intra_threads: job.session.intra_threads,
         optimization: job.session.optimization.clone(),
         io_binding: job.io_binding,
+        ort_provider_options: job
+            .session
+            .providers
+            .iter()
+            .map(|e| ProviderOptions {
+                provider: e.provider_name().into(),
+                options: e.ort_options().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            })
+            .collect(),
+        binding,
         fallback: job.fallback,
         inputs,
         session_create_ms,

@@ -100,6 +100,12 @@ pub struct ModelResult {
     pub intra_threads: usize,
     pub optimization: String,
     pub io_binding: bool,
+    /// The options each provider was handed, by ORT's option names (same order as `providers`).
+    #[serde(default)]
+    pub ort_provider_options: Vec<ProviderOptions>,
+    /// How the IOBinding path ran (present when the role binds its inputs and outputs).
+    #[serde(default)]
+    pub binding: Option<BindingInfo>,
     /// True when the profile's providers were absent and the CPU provider ran instead.
     pub fallback: bool,
     pub inputs: Vec<InputInfo>,
@@ -113,6 +119,47 @@ pub struct ModelResult {
     pub samples_ms: Vec<f64>,
     pub warnings: Vec<String>,
     pub op_profile: Option<OpProfile>,
+}
+
+/// One execution provider's options as handed to ORT.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProviderOptions {
+    /// ORT's provider name, e.g. `CUDAExecutionProvider`.
+    pub provider: String,
+    /// (ORT option name, value) pairs.
+    pub options: Vec<(String, String)>,
+}
+
+/// How a bound (IOBinding) model ran.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BindingInfo {
+    /// Where the bound buffers live: `cpu` or `cuda:<id>`.
+    pub device: String,
+    /// The profile asked for CUDA graphs.
+    pub cuda_graph_requested: bool,
+    /// CUDA graphs were captured and replayed (false after a capture failure).
+    pub cuda_graph_active: bool,
+    /// Why graph capture failed and the model ran without graphs, when it did.
+    pub graph_fallback: Option<String>,
+    /// Binding set-up after session creation: probe run, buffers, graph capture and replay check, ms.
+    pub setup_ms: f64,
+    /// What one timed run covers.
+    pub timed: String,
+    /// Outputs of the bound path against a plain (unbound, graph-free) session on the same inputs.
+    pub check: Option<OutputCheck>,
+}
+
+/// Bound outputs compared with plain-run outputs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutputCheck {
+    /// Outputs compared.
+    pub outputs: usize,
+    /// Largest absolute element difference over all outputs (0 = identical).
+    pub max_abs_diff: f64,
+    /// Every output has the same shape and bit-identical values.
+    pub identical: bool,
+    /// Set when the comparison itself could not run.
+    pub error: Option<String>,
 }
 
 /// A variant the run wanted but could not measure.
@@ -167,13 +214,15 @@ pub struct CsvRow {
     pub model: String,
     pub role: String,
     pub variant: String,
-    /// `session_create`, `first_run`, `warmup`, `run`, `op_type:<Op>`, or a pipeline stage `pipeline:<stage>`.
+    /// `session_create`, `first_run`, `warmup`, `run`, `binding`, `op_type:<Op>`, `op_node:<node>`, or a
+    /// pipeline stage `pipeline:<stage>`.
     pub stage: String,
     /// `value`, `n`, `min`, `median`, `mean`, `p90`, `p99`, `max`, `stddev`, `median_ci95_lo`,
-    /// `median_ci95_hi`, `outliers`, `runs`, `total`, `ms_per_run`, `percent`, `fps`.
+    /// `median_ci95_hi`, `outliers`, `runs`, `total`, `ms_per_run`, `percent`, `fps`, `setup`,
+    /// `cuda_graph_active`, `max_abs_diff_vs_plain`.
     pub statistic: String,
     pub value: f64,
-    /// `ms`, `count`, `percent`, `1/s`.
+    /// `ms`, `count`, `percent`, `1/s`, `bool` (0/1), `abs` (absolute difference of output values).
     pub unit: String,
 }
 
@@ -215,9 +264,21 @@ impl BenchReport {
             if m.run_ms.median > 0.0 {
                 out.push(row("run", "fps", 1000.0 / m.run_ms.median, "1/s"));
             }
+            if let Some(b) = &m.binding {
+                out.push(row("binding", "setup", b.setup_ms, "ms"));
+                out.push(row("binding", "cuda_graph_active", f64::from(u8::from(b.cuda_graph_active)), "bool"));
+                if let Some(c) = b.check.as_ref().filter(|c| c.error.is_none()) {
+                    out.push(row("binding", "max_abs_diff_vs_plain", c.max_abs_diff, "abs"));
+                }
+            }
             if let Some(op) = &m.op_profile {
                 for t in &op.by_op_type {
                     let stage = format!("op_type:{}", t.name);
+                    out.push(row(&stage, "ms_per_run", t.ms_per_run, "ms"));
+                    out.push(row(&stage, "percent", t.percent, "percent"));
+                }
+                for t in &op.by_node {
+                    let stage = format!("op_node:{}", t.name);
                     out.push(row(&stage, "ms_per_run", t.ms_per_run, "ms"));
                     out.push(row(&stage, "percent", t.percent, "percent"));
                 }

@@ -3,9 +3,10 @@
 
 pub mod fetch;
 pub mod import;
+pub mod list;
+pub mod local;
 pub mod manifest;
 pub mod signature;
-pub mod synth;
 pub mod synth;
 
 pub use manifest::Manifest;

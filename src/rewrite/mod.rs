@@ -16,6 +16,7 @@ pub mod edit;
 pub mod fold_shapes;
 pub mod fp16;
 pub mod fuse_io;
+pub mod recipe;
 pub mod reflect_pad;
 pub mod scalar_gather;
 pub mod split_to_slice;

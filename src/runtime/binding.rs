@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
@@ -38,6 +39,11 @@ pub struct BoundSession {
     host_outputs: Vec<DynTensor>,
     /// Completed runs.
     pub runs: u64,
+    /// Wall time of the session's first run (the probe that learns output shapes).
+    pub first_run_time: Duration,
+    /// Wall time from the session existing to the binding being ready: the probe run, buffer
+    /// allocation and, in [`BoundSession::create`], the CUDA-graph capture and replay check.
+    pub setup_time: Duration,
 }
 
 /// A bound session shared between threads: lock it around each `run`.
@@ -113,7 +119,9 @@ impl BoundSession {
             };
             zero_inputs.push((name.clone(), Tensor { dims, data }));
         }
+        let start = Instant::now();
         let probe = runner.run(&zero_inputs).context("first run to learn output shapes")?;
+        let first_run_time = start.elapsed();
 
         let info = memory_info(device)?;
         let device_alloc = Allocator::new(&runner.session, info).map_err(ort_err)?;
@@ -136,7 +144,17 @@ impl BoundSession {
             outputs.push((name.clone(), buf));
             host_outputs.push(DynTensor::new(&host_alloc, ty, shape).map_err(ort_err)?);
         }
-        Ok(BoundSession { runner, binding, device, inputs, outputs, host_outputs, runs: 0 })
+        Ok(BoundSession {
+            runner,
+            binding,
+            device,
+            inputs,
+            outputs,
+            host_outputs,
+            runs: 0,
+            first_run_time,
+            setup_time: start.elapsed(),
+        })
     }
 
     /// Builds a session from `source` with `cfg` and binds it. When the config asks for CUDA graphs and
@@ -149,17 +167,35 @@ impl BoundSession {
         device: BindDevice,
         shapes: &HashMap<String, Vec<i64>>,
     ) -> Result<(BoundSession, Option<String>)> {
+        BoundSession::create_with(rt, source, cfg, device, &|_| Ok(shapes.clone()))
+    }
+
+    /// Like [`BoundSession::create`], with the shapes of dynamic inputs worked out from the session
+    /// (its declared inputs) once it exists.
+    pub fn create_with(
+        rt: &Runtime,
+        source: ModelSource<'_>,
+        cfg: &SessionConfig,
+        device: BindDevice,
+        shapes: &dyn Fn(&SessionRunner) -> Result<HashMap<String, Vec<i64>>>,
+    ) -> Result<(BoundSession, Option<String>)> {
         let source_copy = match &source {
             ModelSource::File(p) => ModelSource::File(p),
             ModelSource::Bytes(b) => ModelSource::Bytes(b),
         };
-        let attempt = SessionRunner::new(rt, source, cfg).and_then(|r| {
-            let mut b = BoundSession::new(r, device, shapes)?;
-            // The graph is captured on the first bound run; a second proves replay works.
-            b.run_zeroed()?;
-            b.run_zeroed()?;
+        let bind = |r: SessionRunner, graph_check: bool| -> Result<BoundSession> {
+            let start = Instant::now();
+            let shapes = shapes(&r)?;
+            let mut b = BoundSession::new(r, device, &shapes)?;
+            if graph_check {
+                // The graph is captured on the first bound run; a second proves replay works.
+                b.run_zeroed()?;
+                b.run_zeroed()?;
+            }
+            b.setup_time = start.elapsed();
             Ok(b)
-        });
+        };
+        let attempt = SessionRunner::new(rt, source, cfg).and_then(|r| bind(r, true));
         match attempt {
             Ok(b) => Ok((b, None)),
             Err(e) if cfg.providers.iter().any(EpConfig::uses_cuda_graph) => {
@@ -169,7 +205,7 @@ impl BoundSession {
                         *cuda_graph = false;
                     }
                 }
-                let b = BoundSession::new(SessionRunner::new(rt, source_copy, &plain)?, device, shapes)?;
+                let b = bind(SessionRunner::new(rt, source_copy, &plain)?, false)?;
                 Ok((b, Some(format!("CUDA graph capture failed, running without graphs: {e:#}"))))
             }
             Err(e) => Err(e),
@@ -194,6 +230,15 @@ impl BoundSession {
 
     /// Copies `inputs` into the bound buffers, runs, and copies the outputs back to the host.
     pub fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        self.write_inputs(inputs)?;
+        self.run_bound()?;
+        self.fetch_outputs()?;
+        self.read_outputs()
+    }
+
+    /// Copies `inputs` into the bound input buffers (each must match its buffer's element count).
+    /// Inputs not named keep their previous contents.
+    pub fn write_inputs(&mut self, inputs: &[(String, Tensor)]) -> Result<()> {
         for (name, t) in inputs {
             let slot =
                 self.inputs.iter_mut().find(|(n, _)| n == name).ok_or_else(|| anyhow!("no bound input '{name}'"))?;
@@ -207,8 +252,14 @@ impl BoundSession {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Runs on the current contents of the bound input buffers and waits until the outputs are
+    /// complete in their (device) buffers. Benchmarks time this with inputs written once.
+    pub fn run_bound(&mut self) -> Result<()> {
         if self.device != BindDevice::Cpu {
-            // The copies above ran on another stream; make them visible to the session's stream.
+            // Input copies ran on another stream; make them visible to the session's stream.
             self.binding.synchronize_inputs().map_err(ort_err)?;
         }
         self.runner.session.run_binding(&self.binding).map_err(|e| anyhow!("bound run failed: {e}"))?;
@@ -217,15 +268,26 @@ impl BoundSession {
             self.binding.synchronize_outputs().map_err(ort_err)?;
         }
         self.runs += 1;
+        Ok(())
+    }
+
+    /// Copies the device output buffers into the host staging buffers (nothing to do on the CPU).
+    pub fn fetch_outputs(&mut self) -> Result<()> {
+        if let BindDevice::Cuda(_) = self.device {
+            for ((name, buf), host) in self.outputs.iter().zip(self.host_outputs.iter_mut()) {
+                buf.copy_into(host.view_mut()).map_err(|e| anyhow!("output '{name}': device→host copy failed: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The outputs of the last run as host tensors, in model order (after [`Self::fetch_outputs`]).
+    pub fn read_outputs(&self) -> Result<Vec<(String, Tensor)>> {
         let mut result = Vec::with_capacity(self.outputs.len());
-        for ((name, buf), host) in self.outputs.iter().zip(self.host_outputs.iter_mut()) {
+        for ((name, buf), host) in self.outputs.iter().zip(self.host_outputs.iter()) {
             let value = match self.device {
                 BindDevice::Cpu => from_value(&buf.view().into_dyn())?,
-                BindDevice::Cuda(_) => {
-                    buf.copy_into(host.view_mut())
-                        .map_err(|e| anyhow!("output '{name}': device→host copy failed: {e}"))?;
-                    from_value(&host.view().into_dyn())?
-                }
+                BindDevice::Cuda(_) => from_value(&host.view().into_dyn())?,
             };
             result.push((name.clone(), value));
         }

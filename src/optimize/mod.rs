@@ -1,0 +1,501 @@
+//! `faceperf optimize`: model → recipe passes → equivalence check → cached variant.
+//!
+//! [`ensure_variant`] is the one entry point (the CLI and the benchmark both call it): it returns
+//! the cached variant when its sidecar's keys (source sha256, recipe hash, tool version) match,
+//! and otherwise rewrites the model, proves the rewrite equivalent on ORT CPU and writes the
+//! variant and its sidecar atomically, under a per-variant lock. A rewrite that fails its check is
+//! never written: the error ([`NotEquivalent`]) names the first diverging node. [`check_variant`]
+//! says whether a variant is fresh without writing anything (`--check`, for CI).
+
+pub mod cache;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::models::Role;
+use crate::onnx::graph::NodeExt;
+use crate::onnx::model::write_atomic;
+use crate::onnx::shape::declared;
+use crate::onnx::{DataLayout, Model};
+use crate::rewrite::fuse_io::FuseIoSpec;
+use crate::rewrite::recipe::Recipe;
+use crate::rewrite::{Pass, PassReport};
+use crate::runtime::Runtime;
+use crate::util::hash::{sha256_file, sha256_hex};
+use crate::verify::{self, EquivalenceReport, VerifyOptions, VerifySpec};
+pub use cache::{Blockers, FileKey, PassRecord, RecipeKey, Sidecar, Timings, VariantLock, VariantPaths};
+
+/// The version recorded in sidecars by default: this build's crate version.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Makes a pass from its recipe name (the registry, or a test's own passes).
+pub type PassResolver = Arc<dyn Fn(&str) -> Result<Box<dyn Pass>> + Send + Sync>;
+
+/// How to make (or check) variants.
+#[derive(Clone)]
+pub struct OptimizeOptions {
+    /// Write variants here instead of beside their source.
+    pub out_dir: Option<PathBuf>,
+    /// Fixed input shapes that replace the recipe's (name → dims); part of the recipe key.
+    pub input_shapes: BTreeMap<String, Vec<i64>>,
+    /// Recorded in sidecars and compared on reuse (a new tool version remakes every variant).
+    pub tool_version: String,
+    /// The equivalence check.
+    pub verify: VerifyOptions,
+    /// How long to wait for another process making the same variant.
+    pub lock_timeout: Duration,
+    /// Role of the model when its name and signature do not tell.
+    pub role: Option<Role>,
+    /// `--check` re-runs the equivalence check on fresh variants.
+    pub reverify: bool,
+    /// Builds passes by name (default: the registry, [`crate::rewrite::pass_by_name`]).
+    pub resolver: PassResolver,
+    /// Phase messages go here (a progress bar's message), if set.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl Default for OptimizeOptions {
+    fn default() -> Self {
+        OptimizeOptions {
+            out_dir: None,
+            input_shapes: BTreeMap::new(),
+            tool_version: TOOL_VERSION.to_string(),
+            verify: VerifyOptions::default(),
+            lock_timeout: Duration::from_secs(30 * 60),
+            role: None,
+            reverify: true,
+            resolver: Arc::new(crate::rewrite::pass_by_name),
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for OptimizeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OptimizeOptions")
+            .field("out_dir", &self.out_dir)
+            .field("input_shapes", &self.input_shapes)
+            .field("tool_version", &self.tool_version)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OptimizeOptions {
+    fn phase(&self, label: &str, phase: &str) {
+        if let Some(pb) = &self.progress {
+            pb.set_message(format!("{label}: {phase}"));
+        }
+    }
+}
+
+/// What [`ensure_variant`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Made and written now.
+    Created,
+    /// The cached variant's keys all matched.
+    Reused,
+}
+
+/// A variant on disk and how it got there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VariantOutcome {
+    pub action: Action,
+    pub source: PathBuf,
+    pub variant: PathBuf,
+    pub sidecar_path: PathBuf,
+    /// Why a cached variant was not reused (empty when there was none, or on reuse).
+    pub remade_because: Vec<String>,
+    pub sidecar: Sidecar,
+}
+
+/// A rewrite that failed its equivalence check; nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: not written: the {target} rewrite of {} is {}", .variant.display(), .source_path.display(), .report.summary())]
+pub struct NotEquivalent {
+    pub target: String,
+    pub source_path: PathBuf,
+    pub variant: PathBuf,
+    pub passes: Vec<PassReport>,
+    pub report: Box<EquivalenceReport>,
+}
+
+/// The role of a model: from its file name (the model set's file names and common aliases),
+/// else from its I/O signature.
+pub fn guess_role(path: &Path, model: &Model) -> Option<Role> {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
+    for role in Role::ALL {
+        let known = role.default_file().trim_end_matches(".onnx").to_lowercase();
+        if stem.starts_with(&known) || stem == role.name() {
+            return Some(role);
+        }
+    }
+    let aliases: [(&str, Role); 7] = [
+        ("inswapper", Role::Swapper),
+        ("gfpgan", Role::Enhancer),
+        ("scrfd", Role::Detector),
+        ("det_", Role::Detector),
+        ("2d106", Role::Landmarks),
+        ("w600k", Role::Recognizer),
+        ("arcface", Role::Recognizer),
+    ];
+    if let Some((_, r)) = aliases.iter().find(|(a, _)| stem.contains(a)) {
+        return Some(*r);
+    }
+    let g = model.graph();
+    let inits: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let ins: Vec<Option<Vec<Option<i64>>>> =
+        g.input.iter().filter(|v| !inits.contains(v.name.as_str())).map(|v| declared(v).1).collect();
+    let outs: Vec<Option<Vec<Option<i64>>>> = g.output.iter().map(|v| declared(v).1).collect();
+    let dims = |s: &Option<Vec<Option<i64>>>| s.clone().unwrap_or_default();
+    if outs.len() == 6 || outs.len() == 9 || outs.len() == 10 {
+        return Some(Role::Detector);
+    }
+    if ins.len() == 2 && ins.iter().any(|s| dims(s) == [Some(1), Some(512)]) {
+        return Some(Role::Swapper);
+    }
+    match (ins.as_slice(), outs.as_slice()) {
+        ([i], [o]) if dims(o).last() == Some(&Some(212)) && dims(i).len() == 4 => Some(Role::Landmarks),
+        ([i], [o]) if dims(o) == [Some(1), Some(512)] && dims(i).len() == 4 => Some(Role::Recognizer),
+        ([i], [o]) if dims(i).len() == 4 && dims(i) == dims(o) => Some(Role::Enhancer),
+        _ => None,
+    }
+}
+
+/// Counts of the ops the CoreML EP could not take before ORT 1.26/1.27.
+pub fn blockers(model: &Model) -> Blockers {
+    let g = model.graph();
+    let rank0: HashSet<&str> = g
+        .initializer
+        .iter()
+        .filter(|t| t.dims.is_empty())
+        .map(|t| t.name.as_str())
+        .chain(
+            g.node
+                .iter()
+                .filter(|n| {
+                    n.op_type == "Constant"
+                        && n.attr("value").and_then(|a| a.t.as_ref()).is_some_and(|t| t.dims.is_empty())
+                })
+                .filter_map(|n| n.output.first().map(String::as_str)),
+        )
+        .collect();
+    let mut b = Blockers::default();
+    for n in &g.node {
+        match n.op_type.as_str() {
+            "Pad" if n.attr_s("mode").as_deref() == Some("reflect") => b.reflect_pad += 1,
+            "Shape" => b.shape += 1,
+            "Split" => b.split += 1,
+            "Gather" if n.input.get(1).is_some_and(|i| rank0.contains(i.as_str())) => b.scalar_gather += 1,
+            _ => {}
+        }
+    }
+    b
+}
+
+/// Content key of a source model: sha256 of the file, combined with its `<file>.data` side file
+/// when there is one.
+pub fn source_sha256(path: &Path) -> Result<String> {
+    let main = sha256_file(path)?;
+    let data = PathBuf::from(format!("{}.data", path.display()));
+    if data.is_file() {
+        return Ok(sha256_hex(format!("{main}+{}", sha256_file(&data)?).as_bytes()));
+    }
+    Ok(main)
+}
+
+/// The recipe key: the recipe's hash, combined with command-line input shapes when given.
+pub fn recipe_key(recipe: &Recipe, overrides: &BTreeMap<String, Vec<i64>>) -> String {
+    if overrides.is_empty() {
+        recipe.hash().to_string()
+    } else {
+        sha256_hex(format!("{}+{}", recipe.hash(), serde_json::to_string(overrides).unwrap_or_default()).as_bytes())
+    }
+}
+
+/// Graph inputs of `model` (initializers excluded) and whether any has a symbolic dim.
+fn inputs_of(model: &Model) -> (Vec<String>, bool) {
+    let g = model.graph();
+    let inits: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut symbolic = false;
+    let names = g
+        .input
+        .iter()
+        .filter(|v| !inits.contains(v.name.as_str()))
+        .map(|v| {
+            symbolic |= declared(v).1.is_none_or(|s| s.iter().any(Option::is_none));
+            v.name.clone()
+        })
+        .collect();
+    (names, symbolic)
+}
+
+/// Everything a rewrite needs, worked out from the model, the recipe and the options.
+struct Plan {
+    role: Option<Role>,
+    shapes: BTreeMap<String, Vec<i64>>,
+    symbolic: bool,
+    passes: Vec<Box<dyn Pass>>,
+    verify: VerifySpec,
+}
+
+fn plan(path: &Path, model: &Model, recipe: &Recipe, opts: &OptimizeOptions) -> Result<Plan> {
+    let role = opts.role.or_else(|| guess_role(path, model));
+    let (names, symbolic) = inputs_of(model);
+    for k in opts.input_shapes.keys() {
+        if !names.contains(k) {
+            bail!("{}: --input-shape names '{k}', but the model's inputs are: {}", path.display(), names.join(", "));
+        }
+    }
+    // The recipe's shapes for inputs this model has (a user's export may name them differently).
+    let shapes: BTreeMap<String, Vec<i64>> =
+        recipe.input_shapes(role, &opts.input_shapes).into_iter().filter(|(k, _)| names.contains(k)).collect();
+    let passes = recipe.build_passes_with(&|n| (opts.resolver)(n))?;
+    let model_spec = recipe.model(role);
+    let fuse_io = match recipe.spec.passes.iter().position(|p| p.name.get_ref() == "fuse-io") {
+        Some(i) => {
+            let o = recipe.options_for(i, role);
+            let spec: FuseIoSpec = toml::Value::Table(o)
+                .try_into()
+                .with_context(|| format!("{}: fuse-io options for this model", recipe.source))?;
+            (!spec.inputs.is_empty() || !spec.outputs.is_empty()).then_some(spec)
+        }
+        None => None,
+    };
+    let verify = VerifySpec {
+        role,
+        exact: passes.iter().all(|p| p.exact()),
+        tolerance: model_spec.tolerance,
+        outputs: model_spec.outputs,
+        input_shapes: shapes.clone(),
+        fuse_io,
+    };
+    Ok(Plan { role, shapes, symbolic, passes, verify })
+}
+
+/// Returns the variant of `model_path` that `recipe` makes: the cached one when its keys match,
+/// else a new one, rewritten, proven equivalent and written atomically (under a per-variant lock,
+/// so a concurrent call for the same variant waits and then reuses it). A rewrite that fails its
+/// check is not written and the error is a [`NotEquivalent`] naming the first diverging node.
+pub fn ensure_variant(
+    rt: &Runtime,
+    model_path: &Path,
+    recipe: &Recipe,
+    opts: &OptimizeOptions,
+) -> Result<VariantOutcome> {
+    let total = Instant::now();
+    let paths = VariantPaths::new(model_path, recipe.suffix(), opts.out_dir.as_deref())?;
+    let label = format!(
+        "{} {}",
+        model_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        recipe.target()
+    );
+    if !model_path.is_file() {
+        bail!("{}: model not found", model_path.display());
+    }
+    let _lock = VariantLock::acquire(&paths.lock, &paths.variant, opts.lock_timeout, &|| {
+        opts.phase(&label, "waiting for another optimize")
+    })?;
+    let mut t = Timings::default();
+    opts.phase(&label, "hashing");
+    let clock = Instant::now();
+    let source_sha = source_sha256(model_path)?;
+    t.hash_s = clock.elapsed().as_secs_f64();
+    let rkey = recipe_key(recipe, &opts.input_shapes);
+
+    let mut remade_because = Vec::new();
+    if paths.variant.is_file() {
+        match Sidecar::read(&paths.sidecar) {
+            Some(s) => {
+                let mut why = s.mismatches(&source_sha, &rkey, &opts.tool_version);
+                if why.is_empty() {
+                    opts.phase(&label, "checking the cached variant");
+                    match sha256_file(&paths.variant) {
+                        Ok(h) if h == s.variant.sha256 && s.equivalence.passed => {
+                            return Ok(VariantOutcome {
+                                action: Action::Reused,
+                                source: model_path.to_path_buf(),
+                                variant: paths.variant,
+                                sidecar_path: paths.sidecar,
+                                remade_because,
+                                sidecar: s,
+                            });
+                        }
+                        Ok(_) => why.push("variant file was modified after it was written".into()),
+                        Err(e) => why.push(format!("variant unreadable: {e:#}")),
+                    }
+                }
+                remade_because = why;
+            }
+            None => remade_because.push("no readable sidecar".into()),
+        }
+    }
+
+    opts.phase(&label, "loading");
+    let clock = Instant::now();
+    let original = Model::load(model_path)?;
+    t.load_s = clock.elapsed().as_secs_f64();
+    let plan = plan(model_path, &original, recipe, opts)?;
+
+    opts.phase(&label, "rewriting");
+    let clock = Instant::now();
+    // Tensor payloads are reference-counted, so the copy shares every weight with the original.
+    let mut rewritten = original.clone();
+    let nodes_before = original.graph().node.len();
+    let mut records = Vec::new();
+    for (i, pass) in plan.passes.iter().enumerate() {
+        let ctx = recipe.context(i, plan.role, &plan.shapes);
+        let mut r = pass
+            .run(&mut rewritten, &ctx)
+            .with_context(|| format!("{}: rewrite pass `{}` failed", model_path.display(), pass.name()))?;
+        r.pass = pass.name().to_string();
+        let spec = &recipe.spec.passes[i];
+        records.push(PassRecord {
+            report: r,
+            exact: pass.exact(),
+            ort_below: spec.ort_below.as_ref().map(|v| v.get_ref().clone()),
+            only_symbolic_dims: spec.only_symbolic_dims,
+            needed_with_this_ort: spec.needed(&rt.version, plan.symbolic),
+        });
+    }
+    t.passes_s = clock.elapsed().as_secs_f64();
+
+    opts.phase(&label, "encoding");
+    let clock = Instant::now();
+    verify::check_graph(&rewritten)
+        .with_context(|| format!("{}: the {} passes left an invalid graph", model_path.display(), recipe.target()))?;
+    let bytes = rewritten.to_bytes();
+    t.encode_s = clock.elapsed().as_secs_f64();
+
+    opts.phase(&label, "verifying on ORT CPU");
+    let clock = Instant::now();
+    let report = verify::verify(rt, &original, &rewritten, Some(&bytes), &plan.verify, &opts.verify)
+        .with_context(|| format!("{}: equivalence check of the {} variant", model_path.display(), recipe.target()))?;
+    t.verify_s = clock.elapsed().as_secs_f64();
+    if !report.passed {
+        return Err(NotEquivalent {
+            target: recipe.target().to_string(),
+            source_path: model_path.to_path_buf(),
+            variant: paths.variant,
+            passes: records.into_iter().map(|r| r.report).collect(),
+            report: Box::new(report),
+        }
+        .into());
+    }
+
+    opts.phase(&label, "writing");
+    let clock = Instant::now();
+    let variant_sha = if bytes.len() as u64 >= crate::onnx::model::INLINE_LIMIT_BYTES {
+        rewritten.save(&paths.variant, DataLayout::External)?;
+        source_sha256(&paths.variant)?
+    } else {
+        write_atomic(&paths.variant, &bytes)?;
+        sha256_hex(&bytes)
+    };
+    let sidecar = Sidecar {
+        schema: cache::SIDECAR_SCHEMA,
+        source: FileKey {
+            path: model_path.display().to_string(),
+            sha256: source_sha,
+            bytes: std::fs::metadata(model_path).map(|m| m.len()).unwrap_or(0),
+        },
+        recipe: RecipeKey { target: recipe.target().to_string(), source: recipe.source.clone(), hash: rkey },
+        tool_version: opts.tool_version.clone(),
+        variant: FileKey { path: paths.variant.display().to_string(), sha256: variant_sha, bytes: bytes.len() as u64 },
+        role: plan.role,
+        input_shapes: plan.shapes,
+        ort_version: rt.version.clone(),
+        nodes_before,
+        nodes_after: rewritten.graph().node.len(),
+        blockers_before: blockers(&original),
+        blockers_after: blockers(&rewritten),
+        passes: records,
+        equivalence: report,
+        timings: t,
+        created_utc: crate::bench::results::utc_now().0,
+    };
+    let mut sidecar = sidecar;
+    sidecar.timings.write_s = clock.elapsed().as_secs_f64();
+    sidecar.timings.total_s = total.elapsed().as_secs_f64();
+    write_atomic(&paths.sidecar, &serde_json::to_vec_pretty(&sidecar)?)?;
+    Ok(VariantOutcome {
+        action: Action::Created,
+        source: model_path.to_path_buf(),
+        variant: paths.variant,
+        sidecar_path: paths.sidecar,
+        remade_because,
+        sidecar,
+    })
+}
+
+/// Whether a variant on disk can be used as is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "why", rename_all = "snake_case")]
+pub enum VariantState {
+    /// Keys match, content intact, equivalent.
+    Fresh,
+    /// No variant file.
+    Missing,
+    /// Made from another source, recipe or tool version, or modified since.
+    Stale(Vec<String>),
+    /// Fails (or failed) its equivalence check.
+    NonEquivalent(String),
+}
+
+/// The result of checking one variant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    pub source: PathBuf,
+    pub target: String,
+    pub variant: PathBuf,
+    #[serde(flatten)]
+    pub state: VariantState,
+}
+
+/// Checks the variant of `model_path` for `recipe` without writing anything. With
+/// `opts.reverify`, a variant whose keys match is also re-checked for equivalence against its
+/// source.
+pub fn check_variant(rt: &Runtime, model_path: &Path, recipe: &Recipe, opts: &OptimizeOptions) -> Result<CheckOutcome> {
+    let paths = VariantPaths::new(model_path, recipe.suffix(), opts.out_dir.as_deref())?;
+    let done = |state| CheckOutcome {
+        source: model_path.to_path_buf(),
+        target: recipe.target().to_string(),
+        variant: paths.variant.clone(),
+        state,
+    };
+    if !paths.variant.is_file() {
+        return Ok(done(VariantState::Missing));
+    }
+    let Some(s) = Sidecar::read(&paths.sidecar) else {
+        return Ok(done(VariantState::Stale(vec![format!("no readable sidecar {}", paths.sidecar.display())])));
+    };
+    let mut why =
+        s.mismatches(&source_sha256(model_path)?, &recipe_key(recipe, &opts.input_shapes), &opts.tool_version);
+    if sha256_file(&paths.variant)? != s.variant.sha256 {
+        why.push("variant file was modified after it was written".into());
+    }
+    if !why.is_empty() {
+        return Ok(done(VariantState::Stale(why)));
+    }
+    if !s.equivalence.passed {
+        return Ok(done(VariantState::NonEquivalent(s.equivalence.summary())));
+    }
+    if opts.reverify {
+        let original = Model::load(model_path)?;
+        let variant = Model::load(&paths.variant)?;
+        let plan = plan(model_path, &original, recipe, opts)?;
+        let report = verify::verify(rt, &original, &variant, None, &plan.verify, &opts.verify)?;
+        if !report.passed {
+            return Ok(done(VariantState::NonEquivalent(report.summary())));
+        }
+    }
+    Ok(done(VariantState::Fresh))
+}

@@ -1,0 +1,167 @@
+//! The benchmark engine on tiny replicas and ORT's CPU provider: the IOBinding path gives the same
+//! outputs as plain runs, and a run writes CSV + JSON with every provenance field.
+
+use std::path::Path;
+
+use faceperf::bench::inputs::Photo;
+use faceperf::bench::model::{compare_outputs, ModelJob, Prepared};
+use faceperf::bench::results::read_csv;
+use faceperf::bench::{self, BenchOptions};
+use faceperf::models::synth::ensure_replicas;
+use faceperf::models::{Role, Scale};
+use faceperf::profile::{LoadedProfile, Profile, Variant};
+use faceperf::runtime::binding::BindDevice;
+use faceperf::runtime::{self, SessionConfig};
+
+fn job(role: Role, path: &Path, io_binding: bool) -> ModelJob<'_> {
+    ModelJob { role, variant: Variant::Original, path, session: SessionConfig::cpu(1), io_binding, fallback: false }
+}
+
+#[test]
+fn bound_bench_path_gives_the_same_outputs_as_plain_runs() {
+    let rt = runtime::init(None).unwrap();
+    let dir = ensure_replicas(Scale::Tiny).unwrap();
+    let photo = Photo::astronaut().unwrap();
+    for role in Role::ALL {
+        let path = dir.join(role.default_file());
+        let bound_job = job(role, &path, true);
+        assert_eq!(bound_job.bind_device(), Some(BindDevice::Cpu));
+        assert_eq!(job(role, &path, false).bind_device(), None);
+        let mut plain = Prepared::new(rt, &bound_job, &bound_job.session, &photo, None).unwrap();
+        let mut bound = Prepared::new(rt, &bound_job, &bound_job.session, &photo, bound_job.bind_device()).unwrap();
+        // The same seeded inputs on both paths, and the bound session already ran once (its probe).
+        assert_eq!(plain.inputs, bound.inputs, "{role:?}");
+        assert!(bound.first_run.is_some() && plain.first_run.is_none());
+        let expected = plain.outputs().unwrap();
+        for _ in 0..3 {
+            bound.run_once().unwrap();
+            let got = bound.outputs().unwrap();
+            let (max, identical) = compare_outputs(&expected, &got).unwrap();
+            assert!(identical, "{role:?}: bound outputs differ by {max}");
+        }
+        // A real input, not the zeros the binding was probed with, produced them.
+        assert!(expected.iter().any(|(_, t)| t.to_f32s().iter().any(|v| *v != 0.0)), "{role:?}");
+    }
+}
+
+const PROFILE: &str = r#"
+name = "test-bench"
+description = "tiny replicas, CPU, swapper bound through IOBinding with CUDA graphs asked for"
+
+[bench]
+scale = "tiny"
+variants = ["original", "fp16"]
+warmup = { seconds = 0.01 }
+runs = 4
+min_runs = 2
+time_budget_s = 0.5
+op_profile_runs = 1
+
+[roles.swapper]
+providers = [{ kind = "cuda", device_id = 0, cudnn_conv_algo_search = "heuristic", use_tf32 = false, cuda_graph = true }]
+io_binding = true
+
+[roles.detector]
+providers = [{ kind = "cpu" }]
+intra_threads = 1
+"#;
+
+#[test]
+fn bench_run_writes_csv_and_json_with_provenance() {
+    let rt = runtime::init(None).unwrap();
+    let profile = Profile::parse(PROFILE, "test").unwrap();
+    let has_cuda = rt.has_provider("CUDAExecutionProvider");
+    let loaded = LoadedProfile { profile, source: "test".into(), content: PROFILE.into() };
+    let opts = BenchOptions {
+        profile: loaded,
+        fallback_cpu: true,
+        models_dir: None,
+        roles: vec![Role::Detector, Role::Swapper],
+        variants: None,
+        top_n: 3,
+        image: None,
+        quiet: true,
+        command_line: vec!["faceperf".into(), "bench".into(), "--profile".into(), "test".into()],
+    };
+    let report = bench::run(rt, &opts).unwrap();
+
+    // Variants side by side: original measured, fp16 reported missing with the way to make it.
+    assert_eq!(report.models.len(), 2);
+    assert_eq!(report.missing.len(), 2, "{:?}", report.missing);
+    for m in &report.missing {
+        assert_eq!(m.variant, Variant::Fp16);
+        assert!(m.reason.contains("faceperf optimize"), "{}", m.reason);
+        assert!(m.path.to_string_lossy().ends_with("_fp16.onnx"));
+    }
+    let swapper = report.models.iter().find(|m| m.role == Role::Swapper).unwrap();
+    let detector = report.models.iter().find(|m| m.role == Role::Detector).unwrap();
+    assert!(detector.binding.is_none());
+    assert_eq!(detector.intra_threads, 1);
+    if !has_cuda {
+        // `--fallback cpu` moved the swapper to the CPU provider and says so; it still runs bound.
+        assert_eq!(report.fallbacks.len(), 1);
+        assert_eq!(report.fallbacks[0].role, Role::Swapper);
+        assert!(swapper.fallback);
+        let b = swapper.binding.as_ref().expect("swapper is bound");
+        assert_eq!(b.device, "cpu");
+        assert!(!b.cuda_graph_requested && !b.cuda_graph_active && b.graph_fallback.is_none());
+        let check = b.check.as_ref().unwrap();
+        assert!(check.identical && check.max_abs_diff == 0.0 && check.error.is_none(), "{check:?}");
+        assert_eq!(swapper.ort_provider_options[0].provider, "CPUExecutionProvider");
+    }
+    for m in &report.models {
+        assert_eq!(m.sha256.len(), 64);
+        assert!(m.session_create_ms > 0.0 && m.first_run_ms > 0.0);
+        assert!(m.warmup_runs >= 1);
+        assert!((2..=4).contains(&m.run_ms.n) && m.samples_ms.len() == m.run_ms.n);
+        let s = &m.run_ms;
+        assert!(s.min <= s.median && s.median <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.max);
+        assert!(s.median_ci95_lo <= s.median && s.median <= s.median_ci95_hi);
+        let op = m.op_profile.as_ref().expect("per-op profile");
+        assert!(!op.by_op_type.is_empty() && op.by_op_type.len() <= 3 && op.by_node.len() <= 3);
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let (csv, json) = report.write(out.path(), "20250101T000000Z").unwrap();
+    assert!(csv.starts_with(out.path().join("test-bench")));
+    let rows = read_csv(&std::fs::read_to_string(&csv).unwrap()).unwrap();
+    let has = |role: &str, stage: &str, stat: &str| {
+        rows.iter().any(|r| r.role == role && r.stage.starts_with(stage) && r.statistic == stat)
+    };
+    for stat in ["n", "min", "median", "mean", "p90", "p99", "stddev", "median_ci95_lo", "median_ci95_hi", "outliers"] {
+        assert!(has("swapper", "run", stat), "{stat}");
+    }
+    assert!(has("detector", "session_create", "value") && has("detector", "first_run", "value"));
+    assert!(has("detector", "warmup", "runs") && has("detector", "op_type:", "ms_per_run"));
+    assert!(has("detector", "op_node:", "percent"));
+    if !has_cuda {
+        assert!(rows.iter().any(|r| r.role == "swapper"
+            && r.stage == "binding"
+            && r.statistic == "max_abs_diff_vs_plain"
+            && r.value == 0.0));
+    }
+
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for ptr in [
+        "/hardware/cpu_model",
+        "/hardware/logical_cores",
+        "/hardware/memory_bytes",
+        "/hardware/gpus",
+        "/hardware/os",
+        "/ort/version",
+        "/ort/library",
+        "/tool/version",
+        "/tool/git_commit",
+        "/profile/content",
+        "/command_line/2",
+        "/models/0/sha256",
+        "/models/0/providers/0/kind",
+        "/models/0/ort_provider_options/0/options",
+        "/models/0/op_profile/by_node",
+        "/settings/input_seed",
+    ] {
+        assert!(v.pointer(ptr).is_some_and(|x| !x.is_null()), "{ptr} missing");
+    }
+    assert_eq!(v.pointer("/profile/content").unwrap().as_str().unwrap(), PROFILE);
+    assert_eq!(v.pointer("/ort/version").unwrap().as_str().unwrap(), rt.version);
+}
