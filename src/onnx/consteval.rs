@@ -72,11 +72,7 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
                     }
                 }
             }
-            let (fv, iv) = (data.to_f32s(), data.as_i64s());
-            rebuild_like(data, dims, |i| match &iv {
-                Some(v) => v[src_index[i]] as f64,
-                None => fv[src_index[i]] as f64,
-            })?
+            take(&[data], dims, |i| (0, src_index[i]))?
         }
         "Unsqueeze" => {
             let data = val(0)?;
@@ -128,25 +124,20 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
             let first = parts.first()?;
             let rank = first.dims.len() as i64;
             let axis = norm_axis(node.attr_i("axis", 0), rank)?;
-            let all_int = parts.iter().all(|p| p.as_i64s().is_some());
+            if parts.iter().any(|p| p.dims.len() != first.dims.len()) {
+                return None;
+            }
             let outer: usize = first.dims[..axis].iter().product();
             let mut dims = first.dims.clone();
             dims[axis] = parts.iter().map(|p| p.dims.get(axis).copied().unwrap_or(0)).sum();
-            let mut out: Vec<f64> = Vec::new();
+            let mut src: Vec<(usize, usize)> = Vec::new();
             for o in 0..outer {
-                for p in &parts {
+                for (j, p) in parts.iter().enumerate() {
                     let chunk: usize = p.dims[axis..].iter().product();
-                    let f = p.to_f32s();
-                    let fi = p.as_i64s();
-                    for k in 0..chunk {
-                        out.push(match &fi {
-                            Some(v) if all_int => v[o * chunk + k] as f64,
-                            _ => f[o * chunk + k] as f64,
-                        });
-                    }
+                    src.extend((0..chunk).map(|k| (j, o * chunk + k)));
                 }
             }
-            rebuild_like(first, dims, |i| out[i])?
+            take(&parts, dims, |i| src[i])?
         }
         "Slice" => {
             let data = val(0)?;
@@ -167,12 +158,7 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
                 return None;
             }
             let idx = slice_indices(data.dims[0] as i64, starts[0], ends[0], steps[0])?;
-            let src = data.to_f32s();
-            let srci = data.as_i64s();
-            rebuild_like(data, vec![idx.len()], |i| match &srci {
-                Some(v) => v[idx[i]] as f64,
-                None => src[idx[i]] as f64,
-            })?
+            take(&[data], vec![idx.len()], |i| (0, idx[i]))?
         }
         "ConstantOfShape" => {
             let shape = ints(0)?;
@@ -189,6 +175,11 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
         }
         "Range" => {
             let (s, l, d) = (val(0)?, val(1)?, val(2)?);
+            // Integer ranges only, and in the inputs' own type.
+            if !matches!(s.data, TensorData::I64(_)) && !matches!(s.data, TensorData::I32(_)) {
+                return None;
+            }
+            let int32 = matches!(s.data, TensorData::I32(_));
             if let (Some(s), Some(l), Some(d)) = (s.as_i64s(), l.as_i64s(), d.as_i64s()) {
                 let (s, l, d) = (s[0], l[0], d[0]);
                 if d == 0 {
@@ -198,11 +189,18 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
                 if n > MAX_CONST_ELEMS {
                     return None;
                 }
-                Tensor::i64_vec(&(0..n as i64).map(|i| s + i * d).collect::<Vec<_>>())
+                let t = Tensor::i64_vec(&(0..n as i64).map(|i| s + i * d).collect::<Vec<_>>());
+                if int32 {
+                    cast(&t, DataType::Int32 as i64)?
+                } else {
+                    t
+                }
             } else {
                 return None;
             }
         }
+        // ONNX integer Mod (fmod = 0) takes the divisor's sign, like Python; fmod = 1 is C's fmod.
+        "Mod" if node.attr_i("fmod", 0) == 0 => binary("ModFloor", val(0)?, val(1)?)?,
         "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "Equal" | "Less" | "Greater" | "Mod" => {
             binary(&node.op_type, val(0)?, val(1)?)?
         }
@@ -213,20 +211,14 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
         "Where" => {
             let (c, a, b) = (val(0)?, val(1)?, val(2)?);
             let dims = broadcast(&[&c.dims, &a.dims, &b.dims])?;
-            let (cv, av, bv) = (c.to_f32s(), a.to_f32s(), b.to_f32s());
-            let (ai, bi) = (a.as_i64s(), b.as_i64s());
-            let n: usize = dims.iter().product();
-            let pick = |i: usize| {
-                let ci = bcast_index(i, &dims, &c.dims);
-                let (xa, xb) = (bcast_index(i, &dims, &a.dims), bcast_index(i, &dims, &b.dims));
-                if cv[ci] != 0.0 {
-                    ai.as_ref().map(|v| v[xa] as f64).unwrap_or(av[xa] as f64)
+            let cv = c.to_f32s();
+            take(&[a, b], dims.clone(), |i| {
+                if cv[bcast_index(i, &dims, &c.dims)] != 0.0 {
+                    (0, bcast_index(i, &dims, &a.dims))
                 } else {
-                    bi.as_ref().map(|v| v[xb] as f64).unwrap_or(bv[xb] as f64)
+                    (1, bcast_index(i, &dims, &b.dims))
                 }
-            };
-            let _ = n;
-            rebuild_like(a, dims.clone(), pick)?
+            })?
         }
         _ => return None,
     };
@@ -346,6 +338,14 @@ fn binary(op: &str, a: &Tensor, b: &Tensor) -> Option<Tensor> {
                 "Mul" => p.wrapping_mul(q),
                 "Div" => p.checked_div(q)?,
                 "Mod" => p.checked_rem(q)?,
+                "ModFloor" => {
+                    let r = p.checked_rem(q)?;
+                    if r != 0 && (r < 0) != (q < 0) {
+                        r + q
+                    } else {
+                        r
+                    }
+                }
                 "Max" => p.max(q),
                 "Min" => p.min(q),
                 "Equal" => (p == q) as i64,
@@ -405,6 +405,45 @@ fn cast(t: &Tensor, to: i64) -> Option<Tensor> {
         _ => return None,
     };
     Some(Tensor { dims: t.dims.clone(), data })
+}
+
+/// A tensor of `dims` whose element `i` is element `src(i).1` of `parts[src(i).0]`, copied exactly
+/// (no numeric conversion). `None` when the parts' element types differ or the result is too big.
+fn take(parts: &[&Tensor], dims: Vec<usize>, src: impl Fn(usize) -> (usize, usize)) -> Option<Tensor> {
+    let n: usize = dims.iter().product();
+    if n > MAX_CONST_ELEMS {
+        return None;
+    }
+    macro_rules! pick {
+        ($variant:ident) => {{
+            let vs: Vec<&Vec<_>> = parts
+                .iter()
+                .map(|p| match &p.data {
+                    TensorData::$variant(v) => Some(v),
+                    _ => None,
+                })
+                .collect::<Option<_>>()?;
+            TensorData::$variant(
+                (0..n)
+                    .map(|i| {
+                        let (j, k) = src(i);
+                        vs[j].get(k).copied()
+                    })
+                    .collect::<Option<_>>()?,
+            )
+        }};
+    }
+    let data = match parts.first()?.data {
+        TensorData::F32(_) => pick!(F32),
+        TensorData::F16(_) => pick!(F16),
+        TensorData::F64(_) => pick!(F64),
+        TensorData::I64(_) => pick!(I64),
+        TensorData::I32(_) => pick!(I32),
+        TensorData::I8(_) => pick!(I8),
+        TensorData::U8(_) => pick!(U8),
+        TensorData::Bool(_) => pick!(Bool),
+    };
+    Some(Tensor { dims, data })
 }
 
 fn reshaped(t: &Tensor, dims: Vec<usize>) -> Tensor {

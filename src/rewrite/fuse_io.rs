@@ -229,6 +229,59 @@ pub fn fuse_io(model: &mut Model, spec: &FuseIoSpec) -> Result<usize> {
     Ok(n)
 }
 
+/// `fuse-io` as a [`Pass`](super::Pass): the [`FuseIoSpec`] comes from the recipe's options
+/// (`[[passes.options.inputs]]` / `[[passes.options.outputs]]`, the fields of [`InputSpec`] and
+/// [`OutputSpec`]). Inputs and outputs that are already uint8 are skipped, so a second run
+/// changes nothing.
+#[derive(Debug, Clone, Default)]
+pub struct FuseIo;
+
+impl super::Pass for FuseIo {
+    fn name(&self) -> &'static str {
+        "fuse-io"
+    }
+    fn exact(&self) -> bool {
+        // Exact with respect to the CPU reference pre/post-processing, not to the bare model: the
+        // signature changes, so `verify` compares it through `preprocess_reference` and
+        // `postprocess_reference`.
+        true
+    }
+    fn run(&self, model: &mut Model, ctx: &super::PassContext) -> Result<super::PassReport> {
+        let mut report = super::edit::report(self.name(), model);
+        let mut spec: FuseIoSpec = toml::Value::Table(ctx.options.clone())
+            .try_into()
+            .context("fuse-io options: expected `inputs` and/or `outputs` lists (name, mean, std / scale, offset)")?;
+        let g = model.graph();
+        let is_u8 = |v: Option<&crate::onnx::proto::ValueInfoProto>| {
+            v.map(|v| declared(v).0 == DataType::Uint8 as i32).unwrap_or(false)
+        };
+        spec.inputs.retain(|s| {
+            let done = is_u8(g.input.iter().find(|v| v.name == s.name));
+            if done {
+                report.details.push(format!("input '{}': already uint8, skipped", s.name));
+            }
+            !done
+        });
+        spec.outputs.retain(|s| {
+            let done = is_u8(g.output.iter().find(|v| v.name == s.name));
+            if done {
+                report.details.push(format!("output '{}': already uint8, skipped", s.name));
+            }
+            !done
+        });
+        for s in &spec.inputs {
+            report.details.push(format!("input '{}' → uint8 NHWC (mean {:?}, std {:?})", s.name, s.mean, s.std));
+        }
+        for s in &spec.outputs {
+            report.details.push(format!("output '{}' → uint8 NHWC (·{} + {})", s.name, s.scale, s.offset));
+        }
+        if !spec.inputs.is_empty() || !spec.outputs.is_empty() {
+            report.rewritten = fuse_io(model, &spec)?;
+        }
+        super::edit::finish(report, model)
+    }
+}
+
 /// CPU reference of an input fusion: NHWC u8 pixels → normalised NCHW float, with exactly the float
 /// operations of the fused prologue.
 pub fn preprocess_reference(pixels: &[u8], n: usize, h: usize, w: usize, s: &InputSpec) -> Tensor {

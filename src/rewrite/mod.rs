@@ -11,7 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::onnx::Model;
 
+pub mod cleanup;
+pub mod edit;
+pub mod fold_shapes;
+pub mod fp16;
 pub mod fuse_io;
+pub mod reflect_pad;
+pub mod scalar_gather;
+pub mod split_to_slice;
 
 /// What every pass may need besides the model itself.
 #[derive(Debug, Clone, Default)]
@@ -50,11 +57,22 @@ pub trait Pass: Send + Sync {
 }
 
 /// Names of every pass [`pass_by_name`] knows, in the order a recipe would usually list them.
-pub const PASS_NAMES: &[&str] = &[];
+pub const PASS_NAMES: &[&str] =
+    &["fold-shapes", "reflect-pad", "split-to-slice", "widen-scalar-gather", "fuse-io", "fp16", "cleanup"];
 
-/// Builds the pass called `name`.
+/// Builds the pass called `name`. Options reach the pass at run time through
+/// [`PassContext::options`].
 pub fn pass_by_name(name: &str) -> Result<Box<dyn Pass>> {
-    bail!("unknown rewrite pass `{name}` (known: {})", PASS_NAMES.join(", "))
+    Ok(match name {
+        "fold-shapes" => Box::new(fold_shapes::FoldShapes),
+        "reflect-pad" => Box::new(reflect_pad::ReflectPad),
+        "split-to-slice" => Box::new(split_to_slice::SplitToSlice),
+        "widen-scalar-gather" => Box::new(scalar_gather::WidenScalarGather),
+        "fuse-io" => Box::new(fuse_io::FuseIo),
+        "fp16" => Box::new(fp16::Fp16),
+        "cleanup" => Box::new(cleanup::Cleanup),
+        _ => bail!("unknown rewrite pass `{name}` (known: {})", PASS_NAMES.join(", ")),
+    })
 }
 
 /// Applies `passes` in order; stops at the first error, naming the pass.
