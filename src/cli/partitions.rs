@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{print_json, Ctx};
 use crate::onnx::Model;
-use crate::partition::{self, render, verify, Comparison, Ep, Format, OrtVersion, PassImpact, Plan, PlanOptions};
+use crate::partition::{self, render, verify, Ep, Format, OrtVersion, Plan, PlanOptions, RecipeImpact};
 
 /// Arguments of `faceperf partitions`.
 #[derive(Debug, clap::Args)]
@@ -22,11 +22,15 @@ pub struct Args {
     /// ONNX Runtime release(s) whose rules apply, e.g. 1.22 or 1.22,1.26,1.27
     #[arg(long = "ort", value_delimiter = ',', default_value = "1.22")]
     pub ort: Vec<OrtVersion>,
-    /// Input shapes the session fixes (free-dimension overrides), e.g. input.1=1x3x640x640 (repeatable)
+    /// Fixed input shapes for the rewrites (fold-shapes), e.g. input.1=1x3x640x640 (repeatable)
     #[arg(long = "input-shape", value_name = "NAME=DIMS")]
     pub input_shape: Vec<String>,
-    /// Rewrite passes to judge, e.g. reflect-pad,fold-shapes: each alone (needed or not) and all in
-    /// order (before/after)
+    /// Also fix those shapes in the predicted session (ORT free-dimension overrides); by default the
+    /// session sees the shapes the model declares, symbolic dims included, as Deep-Live-Cam's do
+    #[arg(long)]
+    pub fix_shapes: bool,
+    /// Rewrite passes to judge in order, e.g. reflect-pad,fold-shapes: each step (needed,
+    /// unnecessary, harmful) and the whole (before/after)
     #[arg(long, value_delimiter = ',')]
     pub passes: Vec<String>,
     /// Compare the prediction with a verbose ORT log of the same model (exit 1 when they differ)
@@ -42,9 +46,7 @@ struct Output {
     model: String,
     plans: Vec<Plan>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    passes: Vec<PassImpact>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    rewritten: Vec<Comparison>,
+    rewrites: Vec<RecipeImpact>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verify: Option<verify::VerifyReport>,
 }
@@ -56,22 +58,17 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     if a.verify.is_some() && a.ort.len() != 1 {
         bail!("--verify compares one prediction: give a single --ort version (the one that wrote the log)");
     }
-    let mut out = Output { model: name.clone(), plans: vec![], passes: vec![], rewritten: vec![], verify: None };
+    let mut out = Output { model: name.clone(), plans: vec![], rewrites: vec![], verify: None };
+    let session_shapes = if a.fix_shapes { input_shapes.clone() } else { Default::default() };
+    let pctx = crate::rewrite::PassContext { input_shapes: input_shapes.clone(), ..Default::default() };
+    let passes: Vec<Box<dyn crate::rewrite::Pass>> =
+        a.passes.iter().map(|p| crate::rewrite::pass_by_name(p)).collect::<Result<_>>()?;
     for &ort in &a.ort {
-        let opts = PlanOptions { ep: a.ep, format: a.format, ort_version: ort, input_shapes: input_shapes.clone() };
+        let opts = PlanOptions { ep: a.ep, format: a.format, ort_version: ort, input_shapes: session_shapes.clone() };
         out.plans.push(partition::plan(&model, &opts)?);
-        if a.passes.is_empty() {
-            continue;
+        if !passes.is_empty() {
+            out.rewrites.push(partition::recipe_impact(&model, &passes, &pctx, &opts)?);
         }
-        let pctx = crate::rewrite::PassContext { input_shapes: input_shapes.clone(), ..Default::default() };
-        let passes: Vec<Box<dyn crate::rewrite::Pass>> =
-            a.passes.iter().map(|p| crate::rewrite::pass_by_name(p)).collect::<Result<_>>()?;
-        for p in &passes {
-            out.passes.push(partition::pass_impact_with(&model, p.as_ref(), &pctx, &opts)?);
-        }
-        let mut after = model.clone();
-        crate::rewrite::run_passes(&mut after, &passes, &pctx)?;
-        out.rewritten.push(partition::compare(&model, &after, &opts)?);
     }
     if let Some(log) = &a.verify {
         let text =
@@ -83,16 +80,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     } else {
         for (k, plan) in out.plans.iter().enumerate() {
             print!("{}", render::plan_text(plan, &name, a.detail));
-            if !a.passes.is_empty() {
-                println!("  rewrites:");
-                let per = a.passes.len();
-                for i in &out.passes[k * per..(k + 1) * per] {
+            if let Some(r) = out.rewrites.get(k) {
+                println!("  rewrites, in order:");
+                for i in &r.steps {
                     print!("{}", render::impact_text(i));
                 }
-                print!(
-                    "{}",
-                    render::comparison_text(&out.rewritten[k], &format!("{name} with {}", a.passes.join(" → ")))
-                );
+                print!("{}", render::comparison_text(&r.overall, &format!("{name} with {}", a.passes.join(" → "))));
             }
             println!();
         }

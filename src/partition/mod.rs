@@ -291,58 +291,49 @@ pub struct PassImpact {
     /// Sites the pass rewrote in this model.
     pub rewritten: usize,
     pub comparison: Comparison,
-    /// `needed`: the pass changes the partitioning; `unnecessary`: it rewrites sites but the EP
-    /// already claims them; `no-op`: nothing to rewrite.
+    /// `needed`: fewer partitions or CPU nodes after it; `unnecessary`: it rewrites sites but the EP
+    /// already claims them; `harmful`: more partitions or CPU nodes after it; `no-op`: nothing to
+    /// rewrite.
     pub verdict: String,
     /// One line for humans.
     pub note: String,
 }
 
-/// Applies `pass` to a copy of `model` and compares the plans: tells whether the rewrite is needed
-/// under `opts` (e.g. `reflect-pad` is unnecessary for CoreML ML Program from ORT 1.26).
-pub fn pass_impact(model: &Model, pass: &dyn crate::rewrite::Pass, opts: &PlanOptions) -> Result<PassImpact> {
-    let ctx = crate::rewrite::PassContext { input_shapes: opts.input_shapes.clone(), ..Default::default() };
-    pass_impact_with(model, pass, &ctx, opts)
-}
-
-/// [`pass_impact`] with an explicit pass context (recipe options, input shapes).
-pub fn pass_impact_with(
-    model: &Model,
+/// Applies `pass` to `model` (in place) and says whether the rewrite mattered under `opts`: e.g.
+/// `reflect-pad` is needed for CoreML ML Program before ORT 1.26 and unnecessary from 1.26.
+pub fn pass_impact(
+    model: &mut Model,
     pass: &dyn crate::rewrite::Pass,
     ctx: &crate::rewrite::PassContext,
     opts: &PlanOptions,
 ) -> Result<PassImpact> {
-    let mut after = model.clone();
-    let report = pass.run(&mut after, ctx).with_context(|| format!("running pass `{}`", pass.name()))?;
-    let comparison = compare(model, &after, opts)?;
+    let before = model.clone();
+    let report = pass.run(model, ctx).with_context(|| format!("running pass `{}`", pass.name()))?;
+    let comparison = compare(&before, model, opts)?;
     let what = format!(
         "{} (ORT {}{})",
         opts.ep,
         opts.ort_version,
         comparison.format.map(|f| format!(", {f}")).unwrap_or_default()
     );
+    let (b, a) = (&comparison.before, &comparison.after);
+    let key = |p: &PlanSummary| (p.partitions, p.cpu_nodes);
+    let change =
+        format!("{} → {} partition(s), {} → {} CPU node(s)", b.partitions, a.partitions, b.cpu_nodes, a.cpu_nodes);
     let (verdict, note) = if report.rewritten == 0 {
         ("no-op", format!("`{}` finds nothing to rewrite", pass.name()))
-    } else if comparison.unchanged() {
+    } else if key(a) < key(b) {
+        ("needed", format!("`{}` rewrites {} site(s): {what} {change}", pass.name(), report.rewritten))
+    } else if key(a) > key(b) {
+        ("harmful", format!("`{}` rewrites {} site(s) and makes {what} worse: {change}", pass.name(), report.rewritten))
+    } else {
         (
             "unnecessary",
             format!(
-                "`{}` rewrites {} site(s) but {what} already claims them: {} partition(s) either way",
+                "`{}` rewrites {} site(s), but {what} claims them already: {} partition(s) either way",
                 pass.name(),
                 report.rewritten,
-                comparison.before.partitions
-            ),
-        )
-    } else {
-        (
-            "needed",
-            format!(
-                "`{}` takes {what} from {} to {} partition(s), {} to {} CPU node(s)",
-                pass.name(),
-                comparison.before.partitions,
-                comparison.after.partitions,
-                comparison.before.cpu_nodes,
-                comparison.after.cpu_nodes
+                b.partitions
             ),
         )
     };
@@ -353,6 +344,31 @@ pub fn pass_impact_with(
         verdict: verdict.into(),
         note,
     })
+}
+
+/// A recipe's effect: each pass in order (each judged on the output of the ones before it), and the
+/// model before the first against after the last.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipeImpact {
+    pub steps: Vec<PassImpact>,
+    pub overall: Comparison,
+}
+
+/// Runs `passes` in order on a copy of `model`, judging each step and the whole under `opts`. This is
+/// the before/after view `optimize` and reports show.
+pub fn recipe_impact(
+    model: &Model,
+    passes: &[Box<dyn crate::rewrite::Pass>],
+    ctx: &crate::rewrite::PassContext,
+    opts: &PlanOptions,
+) -> Result<RecipeImpact> {
+    let mut current = model.clone();
+    let mut steps = Vec::with_capacity(passes.len());
+    for p in passes {
+        steps.push(pass_impact(&mut current, p.as_ref(), ctx, opts)?);
+    }
+    let overall = compare(model, &current, opts)?;
+    Ok(RecipeImpact { steps, overall })
 }
 
 /// Parses `--input-shape NAME=DIMS` options into a map (later duplicates win).
