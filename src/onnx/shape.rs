@@ -338,6 +338,8 @@ pub fn infer_node(node: &NodeProto, ins: &[Option<&ValueFacts>], opset: i64) -> 
                 (Some(x), Some(sc), _) if sc.len() == x.len() => {
                     Some(x.iter().zip(&sc).map(|(d, &s)| d.map(|d| (d as f32 * s).floor() as i64)).collect())
                 }
+                // Sizes computed at run time: the rank is still the input's (as ONNX infers it).
+                (Some(x), _, _) => Some(vec![None; x.len()]),
                 _ => None,
             };
             same(shape)
