@@ -259,7 +259,9 @@ fn download(name: &str, urls: &[String], dest: &Path, expect: &Expected, opts: &
                 Err(Failure::Interrupted(e)) if attempt < opts.retries => {
                     attempt += 1;
                     if !opts.quiet {
-                        eprintln!("{e:#}; resuming (attempt {attempt} of {})", opts.retries);
+                        let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+                        let how = if have > 0 { format!("resuming from byte {have}") } else { "retrying".into() };
+                        eprintln!("{e:#}; {how} (attempt {attempt} of {})", opts.retries);
                     }
                     first_offset.get_or_insert(0);
                 }
@@ -314,6 +316,13 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// Connection errors worth retrying (the server may answer the next attempt); refused
+/// connections and failed name lookups are not.
+fn transient(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(e.kind(), ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe | TimedOut | Interrupted)
+}
+
 /// `bytes START-END/TOTAL` → (START, TOTAL); TOTAL may be `*`.
 fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     let rest = v.trim().strip_prefix("bytes ")?;
@@ -352,8 +361,8 @@ fn transfer(
     let mut resp = match req.call() {
         Ok(r) => r,
         Err(ureq::Error::Timeout(t)) => return Err(Failure::Interrupted(anyhow!("{url}: timed out ({t})"))),
-        Err(ureq::Error::Io(e)) if e.kind() != io::ErrorKind::ConnectionRefused => {
-            return Err(Failure::Interrupted(anyhow::Error::new(e).context(format!("{url}: connection failed"))))
+        Err(ureq::Error::Io(e)) if transient(&e) => {
+            return Err(Failure::Interrupted(anyhow::Error::new(e).context(format!("{url}: connection broke"))))
         }
         Err(e) => return Err(Failure::Remote(anyhow::Error::new(e).context(format!("cannot download {url}")))),
     };
