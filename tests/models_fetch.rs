@@ -26,16 +26,21 @@ struct Server {
     log: Arc<Mutex<Vec<Logged>>>,
 }
 
+#[derive(Default)]
 struct Route {
     body: Vec<u8>,
     /// The next `drops` responses send only `cut` body bytes, then close the connection.
     drops: usize,
     cut: usize,
+    /// Answer every request with the whole body (a server without Range support).
+    ignore_range: bool,
+    /// Answer with a 302 to this path instead.
+    redirect: Option<String>,
 }
 
 impl Server {
     fn start(routes: Vec<(&str, Vec<u8>)>) -> Server {
-        Server::start_with(routes.into_iter().map(|(p, b)| (p, Route { body: b, drops: 0, cut: 0 })).collect())
+        Server::start_with(routes.into_iter().map(|(p, b)| (p, Route { body: b, ..Default::default() })).collect())
     }
 
     fn start_with(routes: Vec<(&str, Route)>) -> Server {
@@ -85,6 +90,12 @@ fn handle(mut stream: TcpStream, routes: &mut HashMap<String, Route>, log: &Mute
         let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
         return;
     };
+    if let Some(to) = &route.redirect {
+        let head = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = stream.write_all(head.as_bytes());
+        return;
+    }
+    let range = range.filter(|_| !route.ignore_range);
     let len = route.body.len();
     let start = range.unwrap_or(0) as usize;
     let head = if range.is_some() {
@@ -155,7 +166,8 @@ fn leftovers(dir: &Path) -> Vec<String> {
 fn interrupted_transfer_resumes_with_a_range_request() {
     let body = payload(3 << 20, 0);
     let cut = 1 << 20;
-    let srv = Server::start_with(vec![("/m/a.onnx", Route { body: body.clone(), drops: 1, cut })]);
+    let srv =
+        Server::start_with(vec![("/m/a.onnx", Route { body: body.clone(), drops: 1, cut, ..Default::default() })]);
     let m = manifest(&model_toml("a", "a.onnx", &[srv.url("/m/a.onnx")], Some(body.len()), &sha256_hex(&body)));
     let d = tempfile::tempdir().unwrap();
     let o = opts(d.path());
@@ -187,7 +199,10 @@ fn interrupted_transfer_resumes_with_a_range_request() {
 #[test]
 fn retries_resume_within_one_fetch() {
     let body = payload(600_000, 1);
-    let srv = Server::start_with(vec![("/b.onnx", Route { body: body.clone(), drops: 2, cut: 100_000 })]);
+    let srv = Server::start_with(vec![(
+        "/b.onnx",
+        Route { body: body.clone(), drops: 2, cut: 100_000, ..Default::default() },
+    )]);
     let m = manifest(&model_toml("b", "b.onnx", &[srv.url("/b.onnx")], None, &sha256_hex(&body)));
     let d = tempfile::tempdir().unwrap();
     let mut o = opts(d.path());
@@ -198,6 +213,34 @@ fn retries_resume_within_one_fetch() {
     assert!(std::fs::read(d.path().join("b.onnx")).unwrap() == body);
     let ranges: Vec<Option<u64>> = srv.requests().into_iter().map(|(_, r)| r).collect();
     assert_eq!(ranges, [None, Some(100_000), Some(200_000)]);
+}
+
+#[test]
+fn resume_follows_redirects_and_survives_a_server_without_range_support() {
+    let body = payload(500_000, 18);
+    let srv = Server::start_with(vec![
+        ("/r/o.onnx", Route { redirect: Some("/files/o.onnx".into()), ..Default::default() }),
+        ("/files/o.onnx", Route { body: body.clone(), drops: 1, cut: 200_000, ..Default::default() }),
+        ("/p.onnx", Route { body: body.clone(), drops: 1, cut: 200_000, ignore_range: true, ..Default::default() }),
+    ]);
+    let m = manifest(&format!(
+        "{}{}",
+        model_toml("o", "o.onnx", &[srv.url("/r/o.onnx")], None, &sha256_hex(&body)),
+        model_toml("p", "p.onnx", &[srv.url("/p.onnx")], None, &sha256_hex(&body))
+    ));
+    let d = tempfile::tempdir().unwrap();
+    let mut o = opts(d.path());
+    o.retries = 1;
+    // The Range header survives the redirect.
+    let r = fetch_one(&m, "o", &o).unwrap();
+    assert!(std::fs::read(d.path().join("o.onnx")).unwrap() == body);
+    assert_eq!(r.bytes_transferred, 500_000);
+    let log = srv.requests();
+    assert_eq!(log[3], ("/files/o.onnx".to_string(), Some(200_000)), "{log:?}");
+    // A 200 answer to a Range request restarts the file instead of appending to it.
+    fetch_one(&m, "p", &o).unwrap();
+    assert!(std::fs::read(d.path().join("p.onnx")).unwrap() == body);
+    assert_eq!(srv.requests()[5], ("/p.onnx".to_string(), Some(200_000)));
 }
 
 #[test]

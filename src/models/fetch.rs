@@ -250,10 +250,9 @@ fn download(name: &str, urls: &[String], dest: &Path, expect: &Expected, opts: &
         let mut first_offset = None;
         let mut attempt = 0;
         let outcome = loop {
-            match transfer(&agent, url, &part, expect, opts.quiet, name) {
-                Ok((offset, n)) => {
+            match transfer(&agent, url, &part, expect, opts.quiet, name, &mut transferred) {
+                Ok(offset) => {
                     first_offset.get_or_insert(offset);
-                    transferred += n;
                     break Ok(());
                 }
                 Err(Failure::Interrupted(e)) if attempt < opts.retries => {
@@ -331,8 +330,9 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
-/// One HTTP request: appends the rest of the body to `part`. Returns (offset it started at,
-/// bytes received). The part file is complete when this returns `Ok`.
+/// One HTTP request: appends the rest of the body to `part`, adding the bytes received to
+/// `received` (also when it fails). Returns the offset it started at. The part file is complete
+/// when this returns `Ok`.
 fn transfer(
     agent: &ureq::Agent,
     url: &str,
@@ -340,7 +340,8 @@ fn transfer(
     expect: &Expected,
     quiet: bool,
     label: &str,
-) -> Result<(u64, u64), Failure> {
+    total_received: &mut u64,
+) -> Result<u64, Failure> {
     let mut offset = match fs::metadata(part) {
         Ok(m) => m.len(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
@@ -351,7 +352,7 @@ fn transfer(
             fs::remove_file(part).map_err(|e| Failure::Local(io_error(e, part, "cannot delete")))?;
             offset = 0;
         } else if offset == size && offset > 0 {
-            return Ok((offset, 0));
+            return Ok(offset);
         }
     }
     let mut req = agent.get(url);
@@ -432,6 +433,7 @@ fn transfer(
             break Err(Failure::Local(io_error(e, part, "cannot write the download")));
         }
         received += n as u64;
+        *total_received += n as u64;
         pb.inc(n as u64);
     };
     pb.finish_and_clear();
@@ -447,7 +449,7 @@ fn transfer(
             )));
         }
     }
-    Ok((offset, received))
+    Ok(offset)
 }
 
 /// Extracts `member` of the zip `archive` into `dest` through a temporary file, checking it
