@@ -215,7 +215,7 @@ fn markdown_numbers_equal_the_csv() {
         let png = image::open(&f.png).unwrap_or_else(|e| panic!("{}: {e}", f.png.display()));
         assert!(png.width() >= 1000 && png.height() >= 400, "{} is {}x{}", f.png.display(), png.width(), png.height());
         let svg = std::fs::read_to_string(&f.svg).unwrap();
-        assert!(svg.contains("<svg") && svg.contains("ms"), "{}", f.svg.display());
+        assert!(svg.contains("<svg") && svg.contains("<text"), "{}", f.svg.display());
         assert!(md.contains(&format!("figures/{}", f.png.file_name().unwrap().to_string_lossy())));
     }
 }
