@@ -609,10 +609,16 @@ pub fn regress_chart(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> BarCh
     }
 }
 
+/// One stacked bar: run label, published or not, and (stage, ms) parts.
+pub type StackBar = (String, bool, Vec<(Role, f64)>);
+
+/// One box-plot panel: model, variant, samples (ms) and the median's 95% CI.
+pub type BoxPanel = (String, String, Vec<f64>, Option<(f64, f64)>);
+
 /// One frame's time stacked by stage: absolute (ms) and as a share of the frame.
 pub struct FrameStack {
     /// Run label and (role, ms) parts.
-    pub bars: Vec<(String, bool, Vec<(Role, f64)>)>,
+    pub bars: Vec<StackBar>,
 }
 
 /// The stacked bar of one frame's time per run.
@@ -734,7 +740,7 @@ impl Figure for FrameStack {
 pub struct Distributions {
     pub title: String,
     /// (model, variant, samples ms, median CI).
-    pub panels: Vec<(String, String, Vec<f64>, Option<(f64, f64)>)>,
+    pub panels: Vec<BoxPanel>,
 }
 
 /// The distribution figure of a measured run (`None` when it kept no samples).
