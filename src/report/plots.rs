@@ -56,6 +56,9 @@ fn tick(x: f64) -> String {
     }
 }
 
+/// Colour of shaded bands.
+const BAND: RGBColor = RGBColor(200, 200, 200);
+
 fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
@@ -225,6 +228,8 @@ pub struct BarChart {
     pub compact: bool,
     /// A horizontal reference line (e.g. ratio 1.0).
     pub reference: Option<(f64, String)>,
+    /// A shaded band per group (e.g. the baseline's CI) and its legend text; empty = none.
+    pub bands: (Vec<Option<(f64, f64)>>, String),
     pub footnote: String,
     pub size: (u32, u32),
 }
@@ -265,6 +270,9 @@ impl BarChart {
             })
             .collect();
         let bars = || self.groups.iter().flat_map(|(_, b)| b.iter().flatten());
+        if self.bands.0.iter().any(Option::is_some) {
+            items.push(LegendItem { text: self.bands.1.clone(), color: BAND, hollow: false, line: false });
+        }
         if bars().any(|b| b.value.lo.is_some()) {
             items.push(LegendItem { text: "95% CI of the median".into(), color: BLACK, hollow: false, line: true });
         }
@@ -303,6 +311,10 @@ impl BarChart {
             for (k, line) in label.lines().enumerate() {
                 let pos = (px - area_base.0, py - area_base.1 + 8 + 21 * k as i32);
                 area.draw_text(line, &label_style, pos).map_err(de)?;
+            }
+            if let Some(Some((lo, hi))) = self.bands.0.get(gi) {
+                let band = [(gi as f64 + 0.04, lo.max(base)), (gi as f64 + 0.96, *hi)];
+                chart.draw_series([Rectangle::new(band, BAND.mix(0.6).filled())]).map_err(de)?;
             }
             let present: Vec<(usize, &Bar)> =
                 bars.iter().enumerate().filter_map(|(i, b)| b.as_ref().map(|b| (i, b))).collect();
@@ -458,6 +470,7 @@ pub fn headline_chart(runs: &[Run], rows: &[Headline]) -> BarChart {
         log,
         compact: false,
         reference: None,
+        bands: (vec![], String::new()),
         footnote: format!(
             "≈: estimated from model latencies (serial, no capture or pre/post-processing: an upper bound). {PUBLISHED_FOOT}\n\
              Error bars: conservative 95% interval from the models' median CIs.{}",
@@ -497,6 +510,7 @@ pub fn stages_chart(runs: &[Run]) -> BarChart {
         log,
         compact: false,
         reference: None,
+        bands: (vec![], String::new()),
         footnote: format!(
             "Each stage runs the model variant its profile configures. {PUBLISHED_FOOT}{}",
             if log { "\nLogarithmic axis: equal distances are equal ratios." } else { "" }
@@ -556,6 +570,7 @@ pub fn variants_chart(runs: &[Run], rows: &[VariantRow]) -> BarChart {
         log,
         compact: true,
         reference: None,
+        bands: (vec![], String::new()),
         footnote: format!(
             "original = the model as published; coreml / fp16 = faceperf's rewrites; other names are published configurations. \
              {PUBLISHED_FOOT}{}",
@@ -602,6 +617,15 @@ pub fn regress_chart(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> BarCh
         log: false,
         compact: true,
         reference: Some((1.0, "baseline".into())),
+        bands: (
+            cmp.iter()
+                .map(|c| match (c.baseline.lo, c.baseline.hi) {
+                    (Some(lo), Some(hi)) => Some((lo / c.baseline.value, hi / c.baseline.value)),
+                    _ => None,
+                })
+                .collect(),
+            "baseline's 95% CI".into(),
+        ),
         footnote: "Error bars: the run's 95% CI of the median divided by the baseline median. A stage is slower only \
                    when its CI lies wholly above the baseline's CI."
             .into(),

@@ -198,7 +198,7 @@ pub fn variants(runs: &[Run], rows: &[VariantRow]) -> String {
             format!("`{}`", r.model),
             r.variant.clone(),
             opt(r.latency.as_ref()),
-            r.vs_original.map(|x| format!("{}×", num(x))).unwrap_or_else(|| "—".into()),
+            r.vs_original.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "—".into()),
             r.graph_nodes.map(|n| n.to_string()).unwrap_or_else(|| "—".into()),
             nodes,
             opt(r.coreml_partitions.as_ref()),
@@ -256,7 +256,7 @@ pub fn regressions(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> String 
             c.stage.clone(),
             value(&c.baseline),
             value(&c.current),
-            format!("{}×", num(c.ratio)),
+            format!("{:.2}×", c.ratio),
             c.verdict.text().into(),
         ]));
     }
