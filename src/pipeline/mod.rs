@@ -4,3 +4,4 @@ pub mod align;
 pub mod detect;
 pub mod frame;
 pub mod net;
+pub mod paste;
