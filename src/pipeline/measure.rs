@@ -135,12 +135,7 @@ impl FrameRecord {
 
     /// Busy time of every stage except waiting for capture (the frame's processing cost), µs.
     pub fn work_us(&self) -> f64 {
-        Stage::ALL
-            .iter()
-            .filter(|&&s| s != Stage::CaptureWait)
-            .filter_map(|&s| self.span(s))
-            .map(|s| s.busy_us)
-            .sum()
+        Stage::ALL.iter().filter(|&&s| s != Stage::CaptureWait).filter_map(|&s| self.span(s)).map(|s| s.busy_us).sum()
     }
 }
 
@@ -283,7 +278,12 @@ impl MeasureReport {
                 let busy: Vec<f64> = records.iter().filter_map(|r| r.span(stage)).map(|s| s.busy_us).collect();
                 let total: f64 = busy.iter().sum();
                 let n = busy.len();
-                ms(busy).map(|s| StageSummary { stage, frames: n, ms: s, share: if wall_us > 0.0 { total / wall_us } else { 0.0 } })
+                ms(busy).map(|s| StageSummary {
+                    stage,
+                    frames: n,
+                    ms: s,
+                    share: if wall_us > 0.0 { total / wall_us } else { 0.0 },
+                })
             })
             .collect();
         let inference_ms = records.iter().map(|r| r.infer_us).sum::<f64>() / 1000.0;
@@ -322,7 +322,8 @@ impl MeasureReport {
         for (role, path) in &self.models {
             let _ = writeln!(out, "{role:<9} {path}");
         }
-        let enh = if self.enhancer_interval == 0 { "off".to_string() } else { format!("every {}", self.enhancer_interval) };
+        let enh =
+            if self.enhancer_interval == 0 { "off".to_string() } else { format!("every {}", self.enhancer_interval) };
         let _ = writeln!(
             out,
             "settings: detection every {} frame(s), enhancer {enh}, {}",
@@ -353,7 +354,11 @@ impl MeasureReport {
             self.frames, self.wall_s, self.fps, self.dropped
         );
         if let Some(l) = &self.latency_ms {
-            let _ = writeln!(out, "latency capture→sink: median {:.1} ms, p90 {:.1} ms, p99 {:.1} ms", l.median, l.p90, l.p99);
+            let _ = writeln!(
+                out,
+                "latency capture→sink: median {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+                l.median, l.p90, l.p99
+            );
         }
         let _ = writeln!(
             out,
@@ -361,7 +366,11 @@ impl MeasureReport {
             100.0 * (1.0 - self.non_inference_share),
             100.0 * self.non_inference_share
         );
-        let _ = writeln!(out, "{:<13} {:>7} {:>10} {:>10} {:>10} {:>8}", "stage", "frames", "median ms", "p90 ms", "p99 ms", "share");
+        let _ = writeln!(
+            out,
+            "{:<13} {:>7} {:>10} {:>10} {:>10} {:>8}",
+            "stage", "frames", "median ms", "p90 ms", "p99 ms", "share"
+        );
         for s in &self.stages {
             let _ = writeln!(
                 out,
@@ -380,7 +389,8 @@ impl MeasureReport {
     /// One CSV row per frame: frame facts, then start, end and busy µs of every stage (empty when it
     /// did not run).
     pub fn csv(&self) -> String {
-        let mut out = String::from("frame,source_index,captured_us,done_us,latency_us,faces,detected,enhanced,infer_us");
+        let mut out =
+            String::from("frame,source_index,captured_us,done_us,latency_us,faces,detected,enhanced,infer_us");
         for s in Stage::ALL {
             let n = s.name();
             let _ = write!(out, ",{n}_start_us,{n}_end_us,{n}_busy_us");

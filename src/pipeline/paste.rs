@@ -272,3 +272,64 @@ pub fn paste_back_with(frame: &mut Frame, face: &Frame, m: &Affine, mask: &Paste
     }
     Some(rect)
 }
+
+/// The original pixels around the mouth, saved before the swap and blended back after it (the
+/// mouth-mask option keeps the real mouth moving under the swapped face).
+#[derive(Debug, Clone)]
+pub struct MouthPatch {
+    rect: Rect,
+    pixels: Vec<u8>,
+    centre: [f32; 2],
+    radii: [f32; 2],
+}
+
+impl MouthPatch {
+    /// Saves the ellipse around `points` (the mouth landmarks), 20 % larger than their box.
+    pub fn save(frame: &Frame, points: &[[f32; 2]]) -> Option<MouthPatch> {
+        if points.is_empty() {
+            return None;
+        }
+        let min_x = points.iter().map(|p| p[0]).fold(f32::INFINITY, f32::min);
+        let max_x = points.iter().map(|p| p[0]).fold(f32::NEG_INFINITY, f32::max);
+        let min_y = points.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min);
+        let max_y = points.iter().map(|p| p[1]).fold(f32::NEG_INFINITY, f32::max);
+        let centre = [(min_x + max_x) / 2.0, (min_y + max_y) / 2.0];
+        let radii = [((max_x - min_x) * 0.6).max(2.0), ((max_y - min_y) * 0.6).max(2.0)];
+        let x0 = (centre[0] - radii[0]).floor().max(0.0) as u32;
+        let y0 = (centre[1] - radii[1]).floor().max(0.0) as u32;
+        let x1 = ((centre[0] + radii[0]).ceil() + 1.0).clamp(0.0, frame.width as f32) as u32;
+        let y1 = ((centre[1] + radii[1]).ceil() + 1.0).clamp(0.0, frame.height as f32) as u32;
+        if x0 >= x1 || y0 >= y1 {
+            return None;
+        }
+        let rect = Rect { x0, y0, x1, y1 };
+        let mut pixels = Vec::with_capacity(rect.area() as usize * 3);
+        for y in y0..y1 {
+            let s = (y as usize * frame.width as usize + x0 as usize) * 3;
+            pixels.extend_from_slice(&frame.data[s..s + (x1 - x0) as usize * 3]);
+        }
+        Some(MouthPatch { rect, pixels, centre, radii })
+    }
+
+    /// Blends the saved pixels back: fully at the centre, fading out over the outer 30 % of the ellipse.
+    pub fn restore(&self, frame: &mut Frame) {
+        let r = self.rect;
+        let w = (r.x1 - r.x0) as usize;
+        for y in r.y0..r.y1.min(frame.height) {
+            for x in r.x0..r.x1.min(frame.width) {
+                let dx = (x as f32 - self.centre[0]) / self.radii[0];
+                let dy = (y as f32 - self.centre[1]) / self.radii[1];
+                let a = ((1.0 - (dx * dx + dy * dy).sqrt()) / 0.3).clamp(0.0, 1.0);
+                if a <= 0.0 {
+                    continue;
+                }
+                let d = (y as usize * frame.width as usize + x as usize) * 3;
+                let s = ((y - r.y0) as usize * w + (x - r.x0) as usize) * 3;
+                for ch in 0..3 {
+                    let (cur, orig) = (frame.data[d + ch] as f32, self.pixels[s + ch] as f32);
+                    frame.data[d + ch] = (cur + (orig - cur) * a + 0.5) as u8;
+                }
+            }
+        }
+    }
+}

@@ -74,12 +74,6 @@ pub fn open(spec: &SourceSpec, camera: &crate::profile::Camera) -> Result<Box<dy
     })
 }
 
-#[cfg(feature = "camera")]
-fn open_camera(index: u32, camera: &crate::profile::Camera) -> Result<Box<dyn Source>> {
-    Ok(Box::new(super::camera::CameraSource::open(index, camera)?))
-}
-
-#[cfg(not(feature = "camera"))]
 fn open_camera(index: u32, _camera: &crate::profile::Camera) -> Result<Box<dyn Source>> {
     bail!(
         "camera {index}: this faceperf was built without camera support (rebuild with `cargo build --release --features camera`); {SOURCES_HINT}"
@@ -109,7 +103,15 @@ pub struct SyntheticConfig {
 
 impl Default for SyntheticConfig {
     fn default() -> Self {
-        SyntheticConfig { width: 960, height: 540, faces: 1, fps: 30.0, face_image: None, background: None, frames: None }
+        SyntheticConfig {
+            width: 960,
+            height: 540,
+            faces: 1,
+            fps: 30.0,
+            face_image: None,
+            background: None,
+            frames: None,
+        }
     }
 }
 
@@ -167,7 +169,8 @@ impl Synthetic {
         let c = side as f32 / 2.0;
         for y in 0..side {
             for x in 0..side {
-                let (dx, dy) = ((x as f32 + 0.5 - c) / (0.47 * side as f32), (y as f32 + 0.5 - c) / (0.5 * side as f32));
+                let (dx, dy) =
+                    ((x as f32 + 0.5 - c) / (0.47 * side as f32), (y as f32 + 0.5 - c) / (0.5 * side as f32));
                 let r = (dx * dx + dy * dy).sqrt();
                 alpha[(y * side + x) as usize] = (((1.0 - r) / 0.12).clamp(0.0, 1.0) * 255.0).round() as u8;
             }
@@ -181,7 +184,11 @@ impl Synthetic {
                 cfg.height,
             ),
             None => match crate::util::assets::shared_file("media/coffee.png") {
-                Ok(p) => cover(&image::open(&p).with_context(|| format!("{}", p.display()))?.to_rgb8(), cfg.width, cfg.height),
+                Ok(p) => cover(
+                    &image::open(&p).with_context(|| format!("{}", p.display()))?.to_rgb8(),
+                    cfg.width,
+                    cfg.height,
+                ),
                 Err(_) => gradient(cfg.width, cfg.height),
             },
         };
@@ -310,7 +317,8 @@ pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 impl ImageSequence {
     /// Lists `dir`'s PNG and JPEG files.
     pub fn open(dir: &Path) -> Result<ImageSequence> {
-        let entries = std::fs::read_dir(dir).with_context(|| format!("images:{}: cannot read the folder", dir.display()))?;
+        let entries =
+            std::fs::read_dir(dir).with_context(|| format!("images:{}: cannot read the folder", dir.display()))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
@@ -395,7 +403,11 @@ impl VideoFile {
             _ => (None, None),
         };
         let (Some(width), Some(height)) = (width, height) else {
-            bail!("video:{}: ffprobe found no video stream ({})", path.display(), String::from_utf8_lossy(&probe.stderr).trim());
+            bail!(
+                "video:{}: ffprobe found no video stream ({})",
+                path.display(),
+                String::from_utf8_lossy(&probe.stderr).trim()
+            );
         };
         let fps = fields.get(2).and_then(|r| parse_rate(r));
         let mut child = Command::new("ffmpeg")

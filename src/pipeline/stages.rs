@@ -36,7 +36,8 @@ fn square_side(net: &Net, i: usize) -> Result<u32> {
 }
 
 fn load(rt: &Runtime, path: &Path, cfg: &SessionConfig, io_binding: bool, what: &str) -> Result<Net> {
-    Net::load(rt, path, cfg, io_binding, &HashMap::new()).with_context(|| format!("loading the {what} {}", path.display()))
+    Net::load(rt, path, cfg, io_binding, &HashMap::new())
+        .with_context(|| format!("loading the {what} {}", path.display()))
 }
 
 /// A face crop ready for a model, with its alignment and the time spent making it.
@@ -128,7 +129,11 @@ impl Swapper {
     pub fn load(rt: &Runtime, path: &Path, cfg: &SessionConfig, io_binding: bool) -> Result<Swapper> {
         let net = load(rt, path, cfg, io_binding, "swapper")?;
         if net.inputs.len() != 2 {
-            bail!("{}: a swapper has two inputs (target image, source latent), found {}", path.display(), net.inputs.len());
+            bail!(
+                "{}: a swapper has two inputs (target image, source latent), found {}",
+                path.display(),
+                net.inputs.len()
+            );
         }
         let image_input = net.inputs.iter().position(|(_, _, s)| s.len() == 4).context("swapper has no image input")?;
         let side = square_side(&net, image_input)?;
