@@ -172,22 +172,25 @@ fn pad_model(opset: i64, x_dims: &[i64], pads: &[i64], axes: Option<&[i64]>) -> 
     b.build(opset)
 }
 
+type PadCase = (i64, &'static [i64], &'static [i64], Option<&'static [i64]>);
+
 #[test]
 fn reflect_pad_all_forms_are_bit_identical() {
-    let cases: Vec<(i64, Vec<i64>, Vec<i64>, Option<Vec<i64>>)> = vec![
+    // (opset, input dims, pads, axes)
+    let cases: &[PadCase] = &[
         // opset 13, input form, asymmetric pads on H and W.
-        (13, vec![1, 2, 5, 6], vec![0, 0, 2, 1, 0, 0, 1, 3], None),
+        (13, &[1, 2, 5, 6], &[0, 0, 2, 1, 0, 0, 1, 3], None),
         // The largest legal pads: size − 1 on both sides.
-        (13, vec![1, 2, 5, 6], vec![0, 0, 4, 5, 0, 0, 4, 5], None),
+        (13, &[1, 2, 5, 6], &[0, 0, 4, 5, 0, 0, 4, 5], None),
         // opset 10: pads attribute.
-        (10, vec![1, 3, 4, 4], vec![0, 0, 1, 1, 0, 0, 1, 1], None),
+        (10, &[1, 3, 4, 4], &[0, 0, 1, 1, 0, 0, 1, 1], None),
         // opset 18: axes input, negative, in an unusual order; also a padded channel axis.
-        (18, vec![2, 3, 4, 5], vec![1, 2, 0, 1, 1, 2], Some(vec![-1, 1, -2])),
+        (18, &[2, 3, 4, 5], &[1, 2, 0, 1, 1, 2], Some(&[-1, 1, -2])),
         // Only one side padded, rank 3.
-        (13, vec![3, 7, 2], vec![0, 3, 0, 0, 0, 1], None),
+        (13, &[3, 7, 2], &[0, 3, 0, 0, 0, 1], None),
     ];
-    for (k, (opset, dims, pads, axes)) in cases.into_iter().enumerate() {
-        let m = pad_model(opset, &dims, &pads, axes.as_deref());
+    for (k, &(opset, dims, pads, axes)) in cases.iter().enumerate() {
+        let m = pad_model(opset, dims, pads, axes);
         let (r, rep) = apply("reflect-pad", &m, &ctx());
         assert_eq!(rep.rewritten, 1, "case {k}: {rep:?}");
         assert_eq!(count(&r, is_reflect_pad), 0, "case {k}");
@@ -242,19 +245,22 @@ fn split_model(opset: i64, dims: &[i64], axis: i64, n_out: usize, sizes: Option<
     b.build(opset)
 }
 
+type SplitCase = (i64, &'static [i64], i64, usize, Option<&'static [i64]>, bool);
+
 #[test]
 fn split_to_slice_all_forms_are_bit_identical() {
-    let cases: Vec<(i64, Vec<i64>, i64, usize, Option<Vec<i64>>, bool)> = vec![
-        (11, vec![1, 6, 3, 3], 1, 2, Some(vec![2, 4]), false),
-        (11, vec![2, 4, 6], -1, 3, None, false),
-        (13, vec![1, 8, 2, 2], 1, 3, Some(vec![1, 3, 4]), false),
-        (13, vec![4, 6], 0, 2, None, false),
-        (13, vec![3, 4, 10], -2, 2, Some(vec![1, 3]), false),
-        (18, vec![2, 7], 1, 3, None, true),
-        (9, vec![2, 6], 1, 2, Some(vec![4, 2]), false),
+    // (opset, input dims, axis, outputs, sizes, num_outputs attribute)
+    let cases: &[SplitCase] = &[
+        (11, &[1, 6, 3, 3], 1, 2, Some(&[2, 4]), false),
+        (11, &[2, 4, 6], -1, 3, None, false),
+        (13, &[1, 8, 2, 2], 1, 3, Some(&[1, 3, 4]), false),
+        (13, &[4, 6], 0, 2, None, false),
+        (13, &[3, 4, 10], -2, 2, Some(&[1, 3]), false),
+        (18, &[2, 7], 1, 3, None, true),
+        (9, &[2, 6], 1, 2, Some(&[4, 2]), false),
     ];
-    for (k, (opset, dims, axis, n, sizes, num_outputs)) in cases.into_iter().enumerate() {
-        let m = split_model(opset, &dims, axis, n, sizes.as_deref(), num_outputs);
+    for (k, &(opset, dims, axis, n, sizes, num_outputs)) in cases.iter().enumerate() {
+        let m = split_model(opset, dims, axis, n, sizes, num_outputs);
         let (r, rep) = apply("split-to-slice", &m, &ctx());
         assert_eq!(rep.rewritten, 1, "case {k}: {rep:?}");
         assert_eq!(ops(&r, "Split"), 0, "case {k}");

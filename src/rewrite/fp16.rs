@@ -56,8 +56,8 @@ fn type_agnostic_input(op: &str, pos: usize) -> bool {
 /// `scales`, Upsample's `scales`).
 fn fixed_f32_input(op: &str, pos: usize, opset: i64) -> bool {
     match op {
-        "Resize" => (opset >= 11 && (pos == 1 || pos == 2)) || (opset < 11 && pos == 1),
-        "Upsample" => pos == 1,
+        "Resize" if opset >= 11 => pos == 1 || pos == 2,
+        "Resize" | "Upsample" => pos == 1,
         _ => false,
     }
 }
