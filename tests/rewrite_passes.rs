@@ -323,6 +323,33 @@ fn widen_scalar_gather_is_bit_identical_for_every_axis_and_opset() {
     }
 }
 
+#[test]
+fn constant_nodes_count_as_constants_and_are_removed_when_unused() {
+    let mut b = GraphBuilder::new("consts");
+    let x = b.input_f32("x", &[1, 4, 5, 5]);
+    let pads = b.op("Constant", &[], &[attr::tensor("value", Tensor::i64_vec(&[0, 0, 1, 2, 0, 0, 2, 1]).to_proto(""))]);
+    let p = b.op("Pad", &[&x, &pads], &[attr::string("mode", "reflect")]);
+    let sizes = b.op("Constant", &[], &[attr::tensor("value", Tensor::i64_vec(&[1, 3]).to_proto(""))]);
+    let parts = b.op_n("Split", &[&p, &sizes], 2, &[attr::int("axis", 1)]);
+    let idx = b.op("Constant", &[], &[attr::tensor("value", Tensor::i64_scalar(2).to_proto(""))]);
+    let g = b.op("Gather", &[&parts[1], &idx], &[attr::int("axis", 1)]);
+    b.node("Relu", &[&g], &["y"], &[]);
+    b.output("y", DataType::Float, None);
+    b.node("Neg", &[&parts[0]], &["z"], &[]);
+    b.output("z", DataType::Float, None);
+    let m = b.build(13);
+    let mut r = m.clone();
+    for name in ["reflect-pad", "split-to-slice", "widen-scalar-gather"] {
+        let (next, rep) = apply(name, &r, &ctx());
+        assert_eq!(rep.rewritten, 1, "{name}: {rep:?}");
+        r = next;
+    }
+    assert_eq!(ops(&r, "Constant"), 0, "detached Constants are removed");
+    assert_eq!(count(&r, is_reflect_pad) + ops(&r, "Split") + rank0_gathers(&r), 0);
+    let inputs: Vec<_> = (0..2).map(|s| vec![("x".to_string(), rand(&[1, 4, 5, 5], 600 + s))]).collect();
+    assert_equivalent(&m, &r, &inputs, "constant-node forms");
+}
+
 // ---------------------------------------------------------------- fold-shapes
 
 /// Symbolic H and W; the exporter's shape chains, a ConstantOfShape, a Range and a Shape read
@@ -524,8 +551,18 @@ fn conv_net() -> Model {
     let u = b.op("Resize", &[&r, &roi, &sc], &[attr::string("mode", "linear")]);
     let w2 = b.init("w2", &Tensor::f32(&[3, 8, 3, 3], rng.vec(216, -0.2, 0.2)));
     let c2 = b.op("Conv", &[&u, &w2], &[attr::ints("pads", &[1, 1, 1, 1])]);
-    b.node("Tanh", &[&c2], &["y"], &[]);
+    // A Constant read by a Mul and by an Add (the block-list test keeps Add in float32).
+    let k = b.op("Constant", &[], &[attr::tensor("value", Tensor::f32(&[1], vec![0.7]).to_proto(""))]);
+    let scaled = b.op("Mul", &[&c2, &k], &[]);
+    let shifted = b.op("Add", &[&scaled, &k], &[]);
+    // A second graph output that a float16 node also reads.
+    b.node("Tanh", &[&shifted], &["y"], &[]);
     b.output_f32("y", &[1, 3, 32, 32]);
+    b.node("Sigmoid", &[&scaled], &["z"], &[]);
+    b.output_f32("z", &[1, 3, 32, 32]);
+    let zz = b.op("Neg", &[&"z".to_string()], &[]);
+    b.node("Abs", &[&zz], &["w"], &[]);
+    b.output_f32("w", &[1, 3, 32, 32]);
     b.init_named("emap", &Tensor::f32(&[4, 4], rng.vec(16, -1.0, 1.0)));
     b.build(13)
 }
@@ -537,8 +574,8 @@ fn fp16_keeps_the_signature_and_emap_converts_weights_and_leaves_no_cast_pairs()
     let g = h.graph();
     assert!(rep.rewritten > 0, "{rep:?}");
     assert_eq!(elem_type(&g.input[0]), DataType::Float as i32);
-    assert_eq!(elem_type(&g.output[0]), DataType::Float as i32);
-    assert_eq!(g.output[0].name, "y");
+    assert!(g.output.iter().all(|o| elem_type(o) == DataType::Float as i32));
+    assert_eq!(g.output.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["y", "z", "w"]);
     let emap = g.initializer.last().unwrap();
     assert_eq!((emap.name.as_str(), emap.data_type), ("emap", DataType::Float as i32));
     let dtype = |prefix: &str| g.initializer.iter().find(|t| t.name.starts_with(prefix)).unwrap().data_type;
@@ -549,21 +586,27 @@ fn fp16_keeps_the_signature_and_emap_converts_weights_and_leaves_no_cast_pairs()
     let inputs: Vec<_> = (0..3).map(|s| vec![("x".to_string(), rand(&[1, 3, 16, 16], 500 + s))]).collect();
     for inp in &inputs {
         let (a, b) = (run(&m, inp), run(&h, inp));
-        let p = psnr(&a[0].1, &b[0].1);
-        assert!(p > 45.0, "PSNR {p:.1} dB");
+        for ((n, x), (_, y)) in a.iter().zip(&b) {
+            assert_eq!(y.data.data_type(), DataType::Float);
+            let p = psnr(x, y);
+            assert!(p > 45.0, "'{n}': PSNR {p:.1} dB");
+        }
     }
     // A block list from the options keeps those ops in float32 with Casts around them.
     let mut c = ctx();
-    c.options = toml::from_str(r#"block = ["InstanceNormalization", "Conv"]"#).unwrap();
+    c.options = toml::from_str(r#"block = ["InstanceNormalization", "Conv", "Add"]"#).unwrap();
     let (hb, repb) = apply("fp16", &m, &c);
     assert!(repb.details.iter().any(|d| d.contains("Conv×2 kept in float32")), "{repb:?}");
     let gb = hb.graph();
     assert_eq!(gb.initializer.iter().find(|t| t.name.starts_with("w_")).unwrap().data_type, DataType::Float as i32);
     assert_no_cast_pairs(&hb);
     assert!(ops(&hb, "Cast") >= 3, "{repb:?}");
+    assert_eq!(ops(&hb, "Constant"), 2, "the Constant exists in both types");
     for inp in &inputs {
-        let p = psnr(&run(&m, inp)[0].1, &run(&hb, inp)[0].1);
-        assert!(p > 45.0, "blocked PSNR {p:.1} dB");
+        for ((n, x), (_, y)) in run(&m, inp).iter().zip(&run(&hb, inp)) {
+            let p = psnr(x, y);
+            assert!(p > 45.0, "blocked, '{n}': PSNR {p:.1} dB");
+        }
     }
     let mut bad = ctx();
     bad.options = toml::from_str("block = \"Conv\"").unwrap();
