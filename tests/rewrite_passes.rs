@@ -560,7 +560,7 @@ fn conv_net() -> Model {
     b.output_f32("y", &[1, 3, 32, 32]);
     b.node("Sigmoid", &[&scaled], &["z"], &[]);
     b.output_f32("z", &[1, 3, 32, 32]);
-    let zz = b.op("Neg", &[&"z".to_string()], &[]);
+    let zz = b.op("Neg", &["z"], &[]);
     b.node("Abs", &[&zz], &["w"], &[]);
     b.output_f32("w", &[1, 3, 32, 32]);
     b.init_named("emap", &Tensor::f32(&[4, 4], rng.vec(16, -1.0, 1.0)));
