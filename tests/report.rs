@@ -324,6 +324,18 @@ fn baseline_marks_slower_beyond_the_ci_only() {
     assert!(row("inswapper_128")[7].contains("slower"), "{:?}", row("inswapper_128"));
     assert_eq!(row("det_10g")[7], "within CI");
     assert!(g.figures.iter().any(|f| f.png.to_string_lossy().contains("regress")));
+
+    // Two runs of one profile: chosen by stamp, told apart by it in every label.
+    let again = all_roles([8.0, 1.5, 12.0, 95.0 * 1.3, 1400.0], 11);
+    write_run(&results, &run_report("old", again), "20260103T000000Z");
+    let g = generate(&options(&results, &dir.path().join("same"), &["old/20260103T"], Some("old/20260101T"))).unwrap();
+    assert_eq!(g.slower, 1, "{:?}", g.regressions);
+    let md = std::fs::read_to_string(&g.markdown).unwrap();
+    assert!(md.contains("Baseline: **old @20260101T000000Z**"), "{md}");
+    assert!(table_rows(section(&md, "Regressions against the baseline"))
+        .iter()
+        .all(|r| r[0] == "old @20260103T000000Z"));
+    assert_eq!(g.figures.iter().filter(|f| f.png.to_string_lossy().contains("dist-old-2026")).count(), 2);
 }
 
 #[test]

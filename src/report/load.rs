@@ -51,13 +51,23 @@ pub struct Run {
     pub report: BenchReport,
     /// Where the numbers come from when they were published elsewhere (e.g. `Deep-Live-Cam PR #1775`).
     pub published: Option<String>,
+    /// Set when a report holds several runs of one profile: tells them apart in labels (the run's stamp).
+    pub tag: Option<String>,
 }
 
 impl Run {
     /// The run's name in tables and legends; published runs carry [`PUBLISHED_LABEL`].
     pub fn label(&self) -> String {
         match &self.published {
-            Some(_) => format!("{} ({PUBLISHED_LABEL})", self.profile),
+            Some(_) => format!("{} ({PUBLISHED_LABEL})", self.name()),
+            None => self.name(),
+        }
+    }
+
+    /// Profile name, with the run's tag when the report holds several runs of the profile.
+    pub fn name(&self) -> String {
+        match &self.tag {
+            Some(t) => format!("{} @{t}", self.profile),
             None => self.profile.clone(),
         }
     }
@@ -65,8 +75,8 @@ impl Run {
     /// A short name for figure legends.
     pub fn short_label(&self) -> String {
         match &self.published {
-            Some(_) => format!("{} (published)", self.profile),
-            None => format!("{} (measured)", self.profile),
+            Some(_) => format!("{} (published)", self.name()),
+            None => format!("{} (measured)", self.name()),
         }
     }
 
@@ -136,7 +146,17 @@ pub fn load_runs(results: &Path, selections: &[Selection]) -> Result<Vec<Run>> {
             runs.push(run);
         }
     }
+    tag_duplicates(&mut runs);
     Ok(runs)
+}
+
+/// Tags runs that share a profile with their stamp (the file stem before `_<host>`).
+pub fn tag_duplicates(runs: &mut [Run]) {
+    let profiles: Vec<String> = runs.iter().map(|r| r.profile.clone()).collect();
+    for run in runs.iter_mut() {
+        let twins = profiles.iter().filter(|p| **p == run.profile).count();
+        run.tag = (twins > 1).then(|| run.id.split('_').next().unwrap_or(&run.id).to_string());
+    }
 }
 
 /// Loads one selected run.
@@ -194,7 +214,7 @@ pub fn load_run(csv_path: &Path) -> Result<Run> {
     if published.is_none() && report.models.is_empty() && report.pipeline.is_none() {
         bail!("{where_}: the run measured nothing (no models, no pipeline)");
     }
-    Ok(Run { profile, id, csv_path: csv_path.to_path_buf(), json_path, rows, report, published })
+    Ok(Run { profile, id, csv_path: csv_path.to_path_buf(), json_path, rows, report, published, tag: None })
 }
 
 /// Reads and validates a results CSV; errors name the file and the line.

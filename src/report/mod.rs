@@ -59,6 +59,7 @@ pub fn generate(opts: &ReportOptions) -> Result<Generated> {
         bail!("report name '{}' must be non-empty and contain no path separators", opts.name);
     }
     let mut runs = load::load_runs(&opts.results, &opts.selections)?;
+    let selected = runs.len();
     let baseline = match &opts.baseline {
         None => None,
         Some(sel) => {
@@ -67,6 +68,7 @@ pub fn generate(opts: &ReportOptions) -> Result<Generated> {
                 Some(i) => i,
                 None => {
                     runs.push(b);
+                    load::tag_duplicates(&mut runs);
                     runs.len() - 1
                 }
             })
@@ -106,7 +108,7 @@ pub fn generate(opts: &ReportOptions) -> Result<Generated> {
             add(
                 &title,
                 "Box plots of every measured run.",
-                plots::save(&d, &fig_dir, &stem(&format!("dist-{}", run.profile)))?,
+                plots::save(&d, &fig_dir, &stem(&format!("dist-{}", run.name().replace(" @", "-"))))?,
             );
         }
     }
@@ -120,7 +122,7 @@ pub fn generate(opts: &ReportOptions) -> Result<Generated> {
         }
     }
 
-    let md = markdown(opts, &runs, &headline, &variants, baseline, &regressions, &figures);
+    let md = markdown(opts, &runs, selected, &headline, &variants, baseline, &regressions, &figures);
     std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
     let markdown = opts.out.join(format!("{}.md", opts.name));
     std::fs::write(&markdown, md).with_context(|| format!("cannot write {}", markdown.display()))?;
@@ -140,9 +142,11 @@ fn relative(target: &Path, from: &Path) -> String {
     target.strip_prefix(from).unwrap_or(target).display().to_string()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn markdown(
     opts: &ReportOptions,
     runs: &[Run],
+    selected: usize,
     headline: &[Headline],
     variants: &[VariantRow],
     baseline: Option<usize>,
@@ -213,12 +217,12 @@ fn markdown(
         tables::section(&mut doc, "Measurement warnings", &(warnings.join("\n") + "\n"));
     }
     tables::section(&mut doc, "Provenance", &tables::provenance(runs));
-    tables::section(&mut doc, "How to reproduce", &reproduce(opts, runs, baseline));
+    tables::section(&mut doc, "How to reproduce", &reproduce(opts, runs, selected, baseline));
     doc
 }
 
 /// The exact commands that recreate each measured run and this report.
-fn reproduce(opts: &ReportOptions, runs: &[Run], baseline: Option<usize>) -> String {
+fn reproduce(opts: &ReportOptions, runs: &[Run], selected: usize, baseline: Option<usize>) -> String {
     let mut s = String::new();
     for (i, run) in runs.iter().enumerate() {
         let _ = writeln!(s, "**P{}: {}**\n", i + 1, run.label());
@@ -258,12 +262,7 @@ fn reproduce(opts: &ReportOptions, runs: &[Run], baseline: Option<usize>) -> Str
         );
     }
     let mut cmd = vec!["cargo run --release -- report".to_string()];
-    let sel: Vec<String> = runs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != baseline || opts.selections.iter().any(|s| s.profile == runs[*i].profile))
-        .map(|(_, r)| format!("{}/{}", r.profile, r.id))
-        .collect();
+    let sel: Vec<String> = runs[..selected].iter().map(|r| format!("{}/{}", r.profile, r.id)).collect();
     cmd.push(format!("--profiles {}", sel.join(",")));
     if let Some(b) = baseline {
         cmd.push(format!("--baseline {}/{}", runs[b].profile, runs[b].id));

@@ -605,11 +605,11 @@ pub fn regress_chart(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> BarCh
             let mut bars: Vec<Option<Bar>> = vec![None, None, None];
             bars[slot] = Some(Bar { value, note: None });
             let stage = if c.stage == "run" { String::new() } else { format!(" {}", c.stage) };
-            (format!("{}\n{}{stage}\n{}", c.model, c.variant, runs[c.run].profile), bars)
+            (format!("{}\n{}{stage}\n{}", c.model, c.variant, runs[c.run].name()), bars)
         })
         .collect();
     BarChart {
-        title: format!("Against baseline {} (ratio of medians; above 1 = slower)", runs[baseline].profile),
+        title: format!("Against baseline {} (ratio of medians; above 1 = slower)", runs[baseline].name()),
         y_desc: "run median / baseline median".into(),
         x_desc: "model, variant, run".into(),
         series,

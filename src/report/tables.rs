@@ -264,6 +264,24 @@ pub fn regressions(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> String 
         "\n**slower** ▲: the run's 95% interval lies wholly above the baseline's (a published baseline number \
          counts as its own interval); within CI: the intervals overlap, so no change is claimed.\n",
     );
+    let loads: Vec<String> = std::iter::once(baseline)
+        .chain(
+            runs.iter().enumerate().filter(|(i, _)| *i != baseline && cmp.iter().any(|c| c.run == *i)).map(|(i, _)| i),
+        )
+        .filter_map(|i| {
+            let r = &runs[i].report;
+            let (a, b) = (r.load_average_start?, r.load_average_end?);
+            Some(format!("{} {:.2} → {:.2} on {} logical cores", runs[i].name(), a[0], b[0], r.hardware.logical_cores))
+        })
+        .collect();
+    if !loads.is_empty() {
+        let _ = writeln!(
+            s,
+            "Machine load (1-minute load average, start → end of each run): {}. A verdict says the two medians \
+             differ beyond their intervals, not why: on a loaded machine, other processes can account for it.",
+            loads.join("; ")
+        );
+    }
     s.push_str(&published_note(runs));
     s
 }
