@@ -34,6 +34,8 @@ fn model(role: Role, variant: Variant, samples_ms: Vec<f64>) -> ModelResult {
         sha256: format!("{:064x}", role as u64 + 1),
         bytes: 1000,
         providers: vec![Default::default()],
+        ort_provider_options: vec![],
+        binding: None,
         intra_threads: 2,
         optimization: "all".into(),
         io_binding: false,
