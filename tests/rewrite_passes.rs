@@ -668,3 +668,120 @@ fn fp16_replicas_meet_40db_and_halve_the_file() {
         }
     }
 }
+
+// ---------------------------------------------------------------- fp16 block-list measurement
+
+/// Evidence for `fp16::DEFAULT_BLOCK` (run by hand, prints a table; not a check):
+/// `cargo test --release --test rewrite_passes fp16_block_list_measurement -- --ignored --nocapture`.
+///
+/// Per replica: PSNR of everything-in-float16 against float32; per op type, the largest magnitude
+/// its outputs reach in float32 (float16 overflows above 65504) and, for reductions and
+/// normalisations, the largest naive sum of squares over what they reduce (what a float16
+/// accumulator would have to hold); and the PSNR when only that op type is kept in float32.
+#[test]
+#[ignore]
+fn fp16_block_list_measurement() {
+    use std::collections::HashMap;
+    let roles = [Role::Swapper, Role::Enhancer, Role::Detector, Role::Recognizer, Role::Landmarks];
+    for role in roles {
+        let m = replica(role);
+        let inputs: Vec<Vec<(String, Tensor)>> = match role {
+            Role::Recognizer => (0..2).map(|s| vec![("input.1".into(), rand(&[1, 3, 112, 112], s))]).collect(),
+            Role::Landmarks => (0..2).map(|s| vec![("data".into(), rand(&[1, 3, 192, 192], s))]).collect(),
+            _ => replica_inputs(role, 0..2),
+        };
+        // Expose every float value as an output.
+        let mut wide = m.clone();
+        let info = faceperf::onnx::shape::infer(&m, &HashMap::new()).unwrap();
+        let mut op_of: HashMap<String, (String, Vec<String>)> = HashMap::new();
+        let outputs: Vec<String> = wide.graph().output.iter().map(|o| o.name.clone()).collect();
+        for n in m.graph().node.iter() {
+            for o in &n.output {
+                if info.get(o).map(|f| f.dtype) == Some(DataType::Float as i32) {
+                    op_of.insert(o.clone(), (n.op_type.clone(), n.input.clone()));
+                    if !outputs.contains(o) {
+                        wide.graph_mut().output.push(faceperf::onnx::builder::value_info(o, DataType::Float, None));
+                    }
+                }
+            }
+        }
+        let mut max_abs: BTreeMap<String, f32> = BTreeMap::new();
+        let mut acc: BTreeMap<String, f64> = BTreeMap::new();
+        for inp in &inputs {
+            let outs = run(&wide, inp);
+            let values: HashMap<&str, &Tensor> = outs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+            for (name, t) in &outs {
+                let Some((op, ins)) = op_of.get(name) else { continue };
+                let v = t.to_f32s();
+                let mx = v.iter().fold(0f32, |a, x| a.max(x.abs()));
+                let e = max_abs.entry(op.clone()).or_default();
+                *e = e.max(mx);
+                let reduces = op.starts_with("Reduce")
+                    || matches!(op.as_str(), "InstanceNormalization" | "LayerNormalization" | "GlobalAveragePool");
+                let input = ins.first().and_then(|i| values.get(i.as_str()));
+                if let (true, Some(x)) = (reduces, input) {
+                    // Sum of squares per (N, C) plane: the accumulator of a naive variance/mean.
+                    let xs = x.to_f32s();
+                    let plane: usize = x.dims.iter().skip(2).product::<usize>().max(1);
+                    let worst = xs
+                        .chunks(plane)
+                        .map(|c| c.iter().map(|&v| (v as f64).powi(2)).sum::<f64>())
+                        .fold(0.0, f64::max);
+                    let e = acc.entry(op.clone()).or_default();
+                    *e = e.max(worst);
+                }
+            }
+        }
+        let min_psnr = |h: &Model| -> f64 {
+            let mut worst = f64::INFINITY;
+            for inp in &inputs {
+                for ((_, a), (_, b)) in run(&m, inp).iter().zip(run(h, inp).iter()) {
+                    worst = worst.min(psnr(a, b));
+                }
+            }
+            worst
+        };
+        let with_block = |ops: &[&str]| -> Model {
+            let mut c = ctx();
+            let list: Vec<toml::Value> = ops.iter().map(|s| toml::Value::String(s.to_string())).collect();
+            c.options.insert("block".into(), toml::Value::Array(list));
+            let mut h = m.clone();
+            pass_by_name("fp16").unwrap().run(&mut h, &c).unwrap();
+            h
+        };
+        let base = min_psnr(&with_block(&[]));
+        eprintln!("\n== {} (tiny): all in float16: min PSNR {base:.1} dB", role.name());
+        eprintln!("{:<24} {:>12} {:>14} {:>18}", "op", "max |out|", "max Σx² plane", "PSNR if kept f32");
+        for (op, mx) in &max_abs {
+            let blocked = min_psnr(&with_block(&[op.as_str()]));
+            let a = acc.get(op).map(|v| format!("{v:.3e}")).unwrap_or_else(|| "-".into());
+            eprintln!("{op:<24} {mx:>12.3e} {a:>14} {blocked:>15.1} dB");
+        }
+    }
+}
+
+/// The same check at full scale (run by hand, slow: ~550 MB swapper, 512×512 GFPGAN-sized
+/// enhancer): `cargo test --release --test rewrite_passes fp16_full_replicas -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn fp16_full_replicas_psnr_and_size() {
+    for role in [Role::Swapper, Role::Enhancer] {
+        let t0 = std::time::Instant::now();
+        let m = synth_model(role, Scale::Full, DEFAULT_SEED).unwrap();
+        let mut h = m.clone();
+        let rep = pass_by_name("fp16").unwrap().run(&mut h, &ctx()).unwrap();
+        let (a_len, h_len) = (m.to_bytes().len(), h.to_bytes().len());
+        let convert = t0.elapsed();
+        for inp in replica_inputs(role, 30..31) {
+            let (a, b) = (run(&m, &inp), run(&h, &inp));
+            let p = psnr(&a[0].1, &b[0].1);
+            let d = max_abs_diff(&a, &b);
+            eprintln!(
+                "{} (full): fp16 PSNR {p:.1} dB, max abs {d:.2e}, size {a_len} → {h_len} ({:.3}), build+convert {convert:.1?}; {:?}",
+                role.name(),
+                h_len as f64 / a_len as f64,
+                rep.details
+            );
+        }
+    }
+}
