@@ -563,9 +563,7 @@ impl RuleTable {
         if let Some(r) = rule {
             allowed.extend(r.extra_dtypes.iter().map(String::as_str));
         }
-        if ctx.input(0).is_none() {
-            return None;
-        }
+        ctx.input(0)?;
         match ctx.dtype(0) {
             Some(d) if allowed.contains(&d.as_str()) => None,
             Some(d) => Some((gid("dtype"), format!("input 0 is {d}; {op} takes {}", allowed.join("/")))),
@@ -612,7 +610,7 @@ fn check(c: &Check, ctx: &NodeCtx) -> bool {
         },
         Check::StaticShape { input } => ctx.shape(*input).is_some_and(|s| s.iter().all(Option::is_some)),
         Check::InputDtype { input, allowed } => {
-            ctx.input(*input).is_none() || ctx.dtype(*input).is_some_and(|d| allowed.iter().any(|a| *a == d))
+            ctx.input(*input).is_none() || ctx.dtype(*input).is_some_and(|d| allowed.contains(&d))
         }
         Check::MinOutputs { n } => ctx.node.output.len() >= *n,
         Check::MaxOutputs { n } => ctx.node.output.iter().filter(|o| !o.is_empty()).count() <= *n,
