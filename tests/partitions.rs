@@ -529,3 +529,81 @@ fn enhancer_partitions_drop_after_split_to_slice_and_widen_scalar_gather() {
     let r = partition::recipe_impact(&m, &passes, &PassContext::default(), &coreml("1.27")).unwrap();
     assert!(r.steps.iter().all(|s| s.verdict == "unnecessary"));
 }
+
+// ------------------------------------------------------------------ coverage and CLI
+
+#[test]
+fn every_op_of_the_model_set_and_its_rewrites_has_rules() {
+    let mut ops = std::collections::BTreeSet::new();
+    for role in Role::ALL {
+        let m = synth::synth_model(role, Scale::Tiny, synth::DEFAULT_SEED).unwrap();
+        let shapes: Vec<(&str, Vec<i64>)> =
+            if role == Role::Detector { vec![("input.1", vec![1, 3, 640, 640])] } else { vec![] };
+        let coreml = run_passes(
+            &m,
+            &["fold-shapes", "reflect-pad", "split-to-slice", "widen-scalar-gather", "cleanup"],
+            &shapes,
+        );
+        let fp16 = run_passes(&m, &["fp16"], &[]);
+        for g in [&m, &coreml, &fp16] {
+            ops.extend(g.graph().node.iter().map(|n| n.op_type.clone()));
+        }
+    }
+    for ep in [Ep::Coreml, Ep::Cuda, Ep::Directml] {
+        let known = partition::table(ep).unwrap().ops();
+        let missing: Vec<&String> = ops.iter().filter(|o| !known.contains(&o.as_str())).collect();
+        assert!(missing.is_empty(), "{ep} has no rule for {missing:?}");
+    }
+}
+
+#[test]
+fn old_releases_and_foreign_formats_are_refused() {
+    let m = pad_model("constant", &[0, 0, 1, 1, 0, 0, 1, 1], &[1, 4, 8, 8]);
+    let e = partition::plan(&m, &coreml("1.10")).unwrap_err().to_string();
+    assert!(e.contains("1.16"), "{e}");
+    let e = partition::plan(&m, &PlanOptions::new(Ep::Cuda, v("1.22")).with_format(Format::Mlprogram))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("only apply to coreml"), "{e}");
+}
+
+#[test]
+fn cli_prints_json_and_fails_verification_on_a_differing_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("inswapper_128.onnx");
+    synth::synth_model(Role::Swapper, Scale::Tiny, synth::DEFAULT_SEED)
+        .unwrap()
+        .save(&model, Default::default())
+        .unwrap();
+    let exe = env!("CARGO_BIN_EXE_faceperf");
+    let out = std::process::Command::new(exe)
+        .args(["--json", "partitions"])
+        .arg(&model)
+        .args(["--ep", "coreml", "--ort", "1.22,1.26", "--passes", "reflect-pad"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["plans"][0]["partitions"].as_array().unwrap().len(), 14);
+    assert_eq!(j["plans"][1]["partitions"].as_array().unwrap().len(), 1);
+    assert_eq!(j["rewrites"][0]["steps"][0]["verdict"], "needed");
+    assert_eq!(j["rewrites"][1]["steps"][0]["verdict"], "unnecessary");
+
+    // A log that says one partition contradicts the 1.22 prediction: exit code 1, the row named.
+    let log = dir.path().join("ort.log");
+    std::fs::write(
+        &log,
+        "CoreMLExecutionProvider::GetCapability, number of partitions supported by CoreML: 1 number of nodes in the graph: 155 number of nodes supported by CoreML: 155\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(exe)
+        .arg("partitions")
+        .arg(&model)
+        .args(["--ep", "coreml", "--verify"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DIFF partitions") && text.contains("predicted 14"), "{text}");
+}

@@ -233,6 +233,9 @@ impl Plan {
 /// Predicts how `opts.ep` partitions `model`.
 pub fn plan(model: &Model, opts: &PlanOptions) -> Result<Plan> {
     let table = rules::table(opts.ep)?;
+    if opts.ort_version < table.oldest {
+        bail!("the {} rules describe ORT {} and later, not {}", opts.ep, table.oldest, opts.ort_version);
+    }
     let format = table.resolve_format(opts.format)?;
     let (optimised, report) =
         prepass::run(model, &opts.input_shapes).context("simulating ORT's graph optimisations")?;

@@ -264,6 +264,22 @@ fn eliminate_identities(g: &mut GraphProto, report: &mut PrepassReport) {
 /// where `x` is the Reshape's own input and `k` the position in the target, the target is the
 /// constant with `0` ("keep this dim") at those positions.
 fn fuse_reshape_targets(m: &mut Model, report: &mut PrepassReport) -> Result<()> {
+    // Shape inference is the costly part: skip it when no Reshape takes a computed Concat target.
+    let concats: HashSet<&str> = m
+        .graph()
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Concat")
+        .flat_map(|n| n.output.iter().map(String::as_str))
+        .collect();
+    if !m
+        .graph()
+        .node
+        .iter()
+        .any(|n| n.op_type == "Reshape" && n.input.get(1).is_some_and(|t| concats.contains(t.as_str())))
+    {
+        return Ok(());
+    }
     let info = infer(m, &HashMap::new())?;
     let g = m.graph();
     let idx = GraphIndex::new(g)?;
