@@ -607,3 +607,21 @@ fn cli_prints_json_and_fails_verification_on_a_differing_log() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("DIFF partitions") && text.contains("predicted 14"), "{text}");
 }
+
+#[test]
+fn pass_needs_names_the_releases_a_rewrite_is_needed_in() {
+    let m = pad_model("reflect", &[0, 0, 1, 1, 0, 0, 1, 1], &[1, 4, 8, 8]);
+    let passes = vec![pass_by_name("reflect-pad").unwrap()];
+    let table = partition::table(Ep::Coreml).unwrap();
+    let impacts: Vec<_> = table
+        .releases()
+        .into_iter()
+        .filter(|r| *r >= v("1.20"))
+        .map(|r| (r, partition::recipe_impact(&m, &passes, &PassContext::default(), &coreml(&r.to_string())).unwrap()))
+        .collect();
+    let needs = partition::pass_needs(&impacts);
+    assert_eq!(needs[0].needed_in.first(), Some(&v("1.20")));
+    assert_eq!(needs[0].needed_in.last(), Some(&v("1.25")));
+    assert_eq!(needs[0].summary, "needed in ORT 1.20–1.25 (of 1.20–1.27)");
+    assert_eq!(partition::ranges(&[v("1.20"), v("1.21"), v("1.23")]), "1.20–1.21, 1.23");
+}

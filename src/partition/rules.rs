@@ -403,6 +403,18 @@ impl RuleTable {
         v
     }
 
+    /// Every release from the oldest the table describes to the newest one any rule names.
+    pub fn releases(&self) -> Vec<OrtVersion> {
+        let mut newest = self.oldest;
+        for r in &self.rules {
+            newest = newest.max(r.since).max(r.until.unwrap_or(r.since));
+        }
+        if let Some(d) = &self.partitioning.drop_trivial {
+            newest = newest.max(d.since);
+        }
+        (self.oldest.minor..=newest.minor).map(|m| OrtVersion::new(self.oldest.major, m)).collect()
+    }
+
     /// True when the drop-trivial heuristic applies at `ort` and `op` is trivial.
     pub fn is_trivial(&self, op: &str, ort: OrtVersion) -> bool {
         self.partitioning.drop_trivial.as_ref().is_some_and(|d| ort >= d.since && d.ops.iter().any(|o| o == op))
