@@ -45,7 +45,9 @@ pub fn plan_text(plan: &Plan, model: &str, detail: bool) -> String {
         (pre.constants, "Constant → initializer"),
         (pre.folded, "folded to constants"),
         (pre.identities_removed, "Identity removed"),
+        (pre.duplicates_merged, "duplicates merged"),
         (pre.reshape_fusions, "Reshape targets fused"),
+        (pre.reshape_chains, "merged into Reshape chains"),
         (pre.conv_fusions, "fused into Conv"),
         (pre.dead_removed, "dead removed"),
     ] {
