@@ -44,6 +44,10 @@ fn bound_bench_path_gives_the_same_outputs_as_plain_runs() {
     }
 }
 
+fn out_of_tree() -> std::path::PathBuf {
+    std::env::temp_dir().join("faceperf-no-such-model").join("inswapper_128.onnx")
+}
+
 const PROFILE: &str = r#"
 name = "test-bench"
 description = "tiny replicas, CPU, swapper bound through IOBinding with CUDA graphs asked for"
@@ -85,16 +89,31 @@ fn bench_run_writes_csv_and_json_with_provenance() {
     };
     let report = bench::run(rt, &opts).unwrap();
 
-    // Variants side by side: original measured, fp16 reported missing with the way to make it.
-    assert_eq!(report.models.len(), 2);
-    assert_eq!(report.missing.len(), 2, "{:?}", report.missing);
-    for m in &report.missing {
-        assert_eq!(m.variant, Variant::Fp16);
-        assert!(m.reason.contains("faceperf optimize"), "{}", m.reason);
-        assert!(m.path.to_string_lossy().ends_with("_fp16.onnx"));
+    // Variants side by side, in a fixed order: each role's original, then its fp16 variant, made
+    // (or reused) through `faceperf optimize`'s cache.
+    assert!(report.missing.is_empty(), "{:?}", report.missing);
+    let order: Vec<(Role, Variant)> = report.models.iter().map(|m| (m.role, m.variant)).collect();
+    assert_eq!(
+        order,
+        [
+            (Role::Detector, Variant::Original),
+            (Role::Detector, Variant::Fp16),
+            (Role::Swapper, Variant::Original),
+            (Role::Swapper, Variant::Fp16)
+        ]
+    );
+    for m in &report.models {
+        match m.variant {
+            Variant::Original => assert!(m.variant_origin.is_none()),
+            _ => {
+                let o = m.variant_origin.as_ref().unwrap();
+                assert_eq!(o.recipe, "fp16");
+                assert!(m.file.to_string_lossy().ends_with("_fp16.onnx") && o.sidecar.is_file());
+            }
+        }
     }
-    let swapper = report.models.iter().find(|m| m.role == Role::Swapper).unwrap();
-    let detector = report.models.iter().find(|m| m.role == Role::Detector).unwrap();
+    let swapper = report.models.iter().find(|m| m.role == Role::Swapper && m.variant == Variant::Original).unwrap();
+    let detector = report.models.iter().find(|m| m.role == Role::Detector && m.variant == Variant::Original).unwrap();
     assert!(detector.binding.is_none());
     assert_eq!(detector.intra_threads, 1);
     if !has_cuda {
@@ -120,6 +139,10 @@ fn bench_run_writes_csv_and_json_with_provenance() {
         let op = m.op_profile.as_ref().expect("per-op profile");
         assert!(!op.by_op_type.is_empty() && op.by_op_type.len() <= 3 && op.by_node.len() <= 3);
     }
+
+    // A variant that cannot be made is reported with its reason, not measured.
+    let e = bench::variant_file(rt, &out_of_tree(), Role::Swapper, Variant::Fp16, None).unwrap_err();
+    assert!(e.contains("not found"), "{e}");
 
     let out = tempfile::tempdir().unwrap();
     let (csv, json) = report.write(out.path(), "20250101T000000Z").unwrap();

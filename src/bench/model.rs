@@ -380,6 +380,7 @@ pub fn bench_model(
         model: job.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         role: job.role,
         variant: job.variant,
+        variant_origin: None,
         file: job.path.to_path_buf(),
         sha256,
         bytes,

@@ -92,6 +92,9 @@ pub struct ModelResult {
     pub model: String,
     pub role: Role,
     pub variant: Variant,
+    /// How a rewritten variant was obtained (absent for originals).
+    #[serde(default)]
+    pub variant_origin: Option<VariantOrigin>,
     pub file: PathBuf,
     pub sha256: String,
     pub bytes: u64,
@@ -119,6 +122,19 @@ pub struct ModelResult {
     pub samples_ms: Vec<f64>,
     pub warnings: Vec<String>,
     pub op_profile: Option<OpProfile>,
+}
+
+/// Where a variant file came from: `faceperf optimize`'s cache.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VariantOrigin {
+    /// Made during this run, or reused from the cache.
+    pub action: crate::optimize::Action,
+    /// Recipe target (`coreml`, `fp16`).
+    pub recipe: String,
+    /// The recipe key recorded in the variant's sidecar.
+    pub recipe_hash: String,
+    /// The sidecar with the variant's equivalence report.
+    pub sidecar: PathBuf,
 }
 
 /// One execution provider's options as handed to ORT.
