@@ -60,6 +60,7 @@ runs = 4
 min_runs = 2
 time_budget_s = 0.5
 op_profile_runs = 1
+cuda_graph_ab = true
 
 [roles.swapper]
 providers = [{ kind = "cuda", device_id = 0, cudnn_conv_algo_search = "heuristic", use_tf32 = false, cuda_graph = true }]
@@ -112,6 +113,12 @@ fn bench_run_writes_csv_and_json_with_provenance() {
             }
         }
     }
+    // fp16 against original, once per role, in the report and as CSV rows.
+    assert_eq!(report.comparisons.len(), 2, "{:?}", report.comparisons);
+    for c in &report.comparisons {
+        assert_eq!(c.kind, "variant");
+        assert!(c.candidate.ends_with("_fp16") && c.speedup > 0.0 && c.speedup.is_finite(), "{c:?}");
+    }
     let swapper = report.models.iter().find(|m| m.role == Role::Swapper && m.variant == Variant::Original).unwrap();
     let detector = report.models.iter().find(|m| m.role == Role::Detector && m.variant == Variant::Original).unwrap();
     assert!(detector.binding.is_none());
@@ -157,6 +164,7 @@ fn bench_run_writes_csv_and_json_with_provenance() {
     assert!(has("detector", "session_create", "value") && has("detector", "first_run", "value"));
     assert!(has("detector", "warmup", "runs") && has("detector", "op_type:", "ms_per_run"));
     assert!(has("detector", "op_node:", "percent"));
+    assert!(has("swapper", "speedup_vs:inswapper_128", "variant"));
     if !has_cuda {
         assert!(rows.iter().any(|r| r.role == "swapper"
             && r.stage == "binding"

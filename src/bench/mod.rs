@@ -29,6 +29,9 @@ use inputs::{Photo, ASTRONAUT_FACE, INPUT_SEED};
 use model::{bench_model, ModelJob, RunPlan};
 use results::{BenchReport, MissingModel, OrtInfo, ProfileInfo, Settings, ToolInfo, VariantOrigin, SCHEMA_VERSION};
 
+/// Appended to the model name of the graph-free twin of a CUDA-graph job (`bench.cuda_graph_ab`).
+pub const NO_GRAPH_SUFFIX: &str = "@no-cuda-graph";
+
 /// What to run, beyond the profile.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -181,27 +184,47 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
         }
     }
 
+    // With `cuda_graph_ab`, every job whose role captures CUDA graphs also runs without them (still
+    // bound), right after, so graph speed-ups are ratios from one run.
+    let ab = profile.bench.cuda_graph_ab;
+    let jobs: Vec<(Role, Variant, PathBuf, Option<VariantOrigin>, bool)> = jobs
+        .into_iter()
+        .flat_map(|(role, v, path, origin)| {
+            let graphs = profile.session_config(role).providers.iter().any(crate::runtime::EpConfig::uses_cuda_graph);
+            let mut out = vec![(role, v, path.clone(), origin.clone(), false)];
+            if ab && graphs {
+                out.push((role, v, path, origin, true));
+            }
+            out
+        })
+        .collect();
+
     let load_start = load_average();
     let scratch = std::env::temp_dir().join(format!("faceperf-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let bar = progress::bar(jobs.len() as u64, "bench", opts.quiet);
     let mut models = Vec::new();
-    for (role, variant, path, origin) in &jobs {
+    for (role, variant, path, origin, graphs_off) in &jobs {
         let rc = profile.roles.get(*role);
+        let session = profile.session_config(*role);
         let job = ModelJob {
             role: *role,
             variant: *variant,
             path,
-            session: profile.session_config(*role),
+            session: if *graphs_off { model::without_graphs(&session) } else { session },
             io_binding: rc.io_binding,
             fallback: fallbacks.iter().any(|f| f.role == *role),
         };
-        let label = format!("{} {}", role.name(), variant.name());
+        let label = format!("{} {}{}", role.name(), variant.name(), if *graphs_off { " no-graph" } else { "" });
         bar.set_message(label.clone());
         let tick = |n: usize| bar.set_message(format!("{label} run {n}"));
         match bench_model(rt, &job, &photo, &plan, &scratch, &tick) {
             Ok(mut r) => {
                 r.variant_origin = origin.clone();
+                if *graphs_off {
+                    r.model.push_str(NO_GRAPH_SUFFIX);
+                    r.config = Some("no-cuda-graph".into());
+                }
                 models.push(r)
             }
             Err(e) => missing.push(MissingModel {
@@ -275,6 +298,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
             bootstrap_resamples: stats::BOOTSTRAP_RESAMPLES,
             bootstrap_seed: stats::BOOTSTRAP_SEED,
         },
+        comparisons: results::comparisons(&models),
         models,
         missing,
         pipeline: None,
@@ -351,6 +375,11 @@ pub fn render(r: &BenchReport) -> String {
         for w in &m.warnings {
             let _ = writeln!(s, "{:<10} warning: {w}", "");
         }
+    }
+    for c in &r.comparisons {
+        let what = if c.kind == "cuda_graph" { "CUDA graph" } else { "variant" };
+        let _ =
+            writeln!(s, "speed-up ({what}): {} is {:.2}x {} ({})", c.candidate, c.speedup, c.baseline, c.role.name());
     }
     for m in &r.missing {
         let _ = writeln!(s, "missing: {} {} ({}): {}", m.role.name(), m.variant.name(), m.path.display(), m.reason);

@@ -67,7 +67,7 @@ impl ModelJob<'_> {
 }
 
 /// The session config without CUDA graphs (plain runs with graphs enabled are not allowed).
-fn without_graphs(cfg: &SessionConfig) -> SessionConfig {
+pub fn without_graphs(cfg: &SessionConfig) -> SessionConfig {
     let mut c = cfg.clone();
     for p in &mut c.providers {
         if let EpConfig::Cuda { cuda_graph, .. } = p {
@@ -381,6 +381,7 @@ pub fn bench_model(
         role: job.role,
         variant: job.variant,
         variant_origin: None,
+        config: None,
         file: job.path.to_path_buf(),
         sha256,
         bytes,

@@ -95,6 +95,10 @@ pub struct ModelResult {
     /// How a rewritten variant was obtained (absent for originals).
     #[serde(default)]
     pub variant_origin: Option<VariantOrigin>,
+    /// A configuration that differs from the profile's, e.g. `no-cuda-graph` for the graph-free twin
+    /// of a CUDA-graph model (its `model` name ends in `@no-cuda-graph`).
+    #[serde(default)]
+    pub config: Option<String>,
     pub file: PathBuf,
     pub sha256: String,
     pub bytes: u64,
@@ -178,6 +182,20 @@ pub struct OutputCheck {
     pub error: Option<String>,
 }
 
+/// A speed-up between two measured models of one role from the same run: the baseline's median
+/// over the candidate's (> 1 = the candidate is faster).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Comparison {
+    pub role: Role,
+    /// What differs: `variant` (original → rewritten variant) or `cuda_graph` (without → with).
+    pub kind: String,
+    /// Model names as in `models[].model`.
+    pub baseline: String,
+    pub candidate: String,
+    /// baseline median / candidate median.
+    pub speedup: f64,
+}
+
 /// A variant the run wanted but could not measure.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MissingModel {
@@ -215,12 +233,53 @@ pub struct BenchReport {
     pub settings: Settings,
     pub models: Vec<ModelResult>,
     pub missing: Vec<MissingModel>,
+    /// Speed-ups of variants over originals and of CUDA graphs over none, per role.
+    #[serde(default)]
+    pub comparisons: Vec<Comparison>,
     pub pipeline: Option<PipelineResult>,
     /// Caveats that apply to the whole run (e.g. a loaded machine).
     pub notes: Vec<String>,
     /// 1-, 5- and 15-minute load averages when the run started and ended (absent where the OS has none).
     pub load_average_start: Option<[f64; 3]>,
     pub load_average_end: Option<[f64; 3]>,
+}
+
+/// Speed-ups within each role: every variant against the original, every CUDA-graph model against
+/// its graph-free twin.
+pub fn comparisons(models: &[ModelResult]) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    let median = |m: &ModelResult| m.run_ms.median;
+    for m in models {
+        if m.config.is_none() && m.variant != Variant::Original {
+            if let Some(base) =
+                models.iter().find(|b| b.role == m.role && b.variant == Variant::Original && b.config.is_none())
+            {
+                if median(m) > 0.0 {
+                    out.push(Comparison {
+                        role: m.role,
+                        kind: "variant".into(),
+                        baseline: base.model.clone(),
+                        candidate: m.model.clone(),
+                        speedup: median(base) / median(m),
+                    });
+                }
+            }
+        }
+        if m.config.as_deref() == Some("no-cuda-graph") {
+            if let Some(graph) = models.iter().find(|g| g.config.is_none() && g.file == m.file && g.role == m.role) {
+                if median(graph) > 0.0 {
+                    out.push(Comparison {
+                        role: m.role,
+                        kind: "cuda_graph".into(),
+                        baseline: m.model.clone(),
+                        candidate: graph.model.clone(),
+                        speedup: median(m) / median(graph),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One CSV row.
@@ -230,15 +289,17 @@ pub struct CsvRow {
     pub model: String,
     pub role: String,
     pub variant: String,
-    /// `session_create`, `first_run`, `warmup`, `run`, `binding`, `op_type:<Op>`, `op_node:<node>`, or a
-    /// pipeline stage `pipeline:<stage>`.
+    /// `session_create`, `first_run`, `warmup`, `run`, `binding`, `op_type:<Op>`, `op_node:<node>`,
+    /// `speedup_vs:<baseline model>`, or a pipeline stage `pipeline:<stage>`.
     pub stage: String,
     /// `value`, `n`, `min`, `median`, `mean`, `p90`, `p99`, `max`, `stddev`, `median_ci95_lo`,
     /// `median_ci95_hi`, `outliers`, `runs`, `total`, `ms_per_run`, `percent`, `fps`, `setup`,
-    /// `cuda_graph_active`, `max_abs_diff_vs_plain`.
+    /// `cuda_graph_active`, `max_abs_diff_vs_plain`; for `speedup_vs:<baseline model>` rows the kind of
+    /// comparison, `variant` or `cuda_graph`.
     pub statistic: String,
     pub value: f64,
-    /// `ms`, `count`, `percent`, `1/s`, `bool` (0/1), `abs` (absolute difference of output values).
+    /// `ms`, `count`, `percent`, `1/s`, `bool` (0/1), `abs` (absolute difference of output values),
+    /// `x` (speed-up ratio).
     pub unit: String,
 }
 
@@ -299,6 +360,23 @@ impl BenchReport {
                     out.push(row(&stage, "percent", t.percent, "percent"));
                 }
             }
+        }
+        for c in &self.comparisons {
+            out.push(CsvRow {
+                profile: profile.clone(),
+                model: c.candidate.clone(),
+                role: c.role.name().into(),
+                variant: self
+                    .models
+                    .iter()
+                    .find(|m| m.model == c.candidate)
+                    .map(|m| m.variant.name().to_string())
+                    .unwrap_or_default(),
+                stage: format!("speedup_vs:{}", c.baseline),
+                statistic: c.kind.clone(),
+                value: c.speedup,
+                unit: "x".into(),
+            });
         }
         if let Some(p) = &self.pipeline {
             let base = CsvRow {
