@@ -556,6 +556,55 @@ mod tests {
         assert!(read_csv(&format!("{}\ncpu,m,swapper,original,run,median,abc,ms\n", CSV_HEADER.join(","))).is_err());
     }
 
+    fn model(name: &str, role: Role, variant: Variant, config: Option<&str>, median: f64) -> ModelResult {
+        let file = name.trim_end_matches("@no-cuda-graph");
+        ModelResult {
+            model: name.into(),
+            role,
+            variant,
+            variant_origin: None,
+            config: config.map(String::from),
+            file: PathBuf::from(format!("{file}.onnx")),
+            sha256: String::new(),
+            bytes: 0,
+            providers: vec![],
+            intra_threads: 0,
+            optimization: "all".into(),
+            io_binding: true,
+            ort_provider_options: vec![],
+            binding: None,
+            fallback: false,
+            inputs: vec![],
+            session_create_ms: 1.0,
+            first_run_ms: 1.0,
+            warmup_runs: 1,
+            warmup_ms: 1.0,
+            run_ms: Summary::of(&[median]).unwrap(),
+            samples_ms: vec![median],
+            warnings: vec![],
+            op_profile: None,
+        }
+    }
+
+    #[test]
+    fn comparisons_of_variants_and_graphs() {
+        let models = vec![
+            model("inswapper_128", Role::Swapper, Variant::Original, None, 10.0),
+            model("inswapper_128@no-cuda-graph", Role::Swapper, Variant::Original, Some("no-cuda-graph"), 12.0),
+            model("inswapper_128_fp16", Role::Swapper, Variant::Fp16, None, 4.0),
+            model("inswapper_128_fp16@no-cuda-graph", Role::Swapper, Variant::Fp16, Some("no-cuda-graph"), 6.0),
+            model("det_10g_fp16", Role::Detector, Variant::Fp16, None, 3.0),
+        ];
+        let c = comparisons(&models);
+        let find = |kind: &str, cand: &str| c.iter().find(|x| x.kind == kind && x.candidate == cand).unwrap();
+        assert_eq!(c.len(), 3, "{c:?}");
+        let v = find("variant", "inswapper_128_fp16");
+        assert_eq!((v.baseline.as_str(), v.speedup), ("inswapper_128", 2.5));
+        assert_eq!(find("cuda_graph", "inswapper_128").speedup, 1.2);
+        let g = find("cuda_graph", "inswapper_128_fp16");
+        assert_eq!((g.baseline.as_str(), g.speedup), ("inswapper_128_fp16@no-cuda-graph", 1.5));
+    }
+
     #[test]
     fn file_safe_names() {
         assert_eq!(file_safe("my host/1"), "my_host_1");
