@@ -132,7 +132,7 @@ fn bench_run_writes_csv_and_json_with_provenance() {
         assert_eq!(b.device, "cpu");
         assert!(!b.cuda_graph_requested && !b.cuda_graph_active && b.graph_fallback.is_none());
         let check = b.check.as_ref().unwrap();
-        assert!(check.identical && check.max_abs_diff == 0.0 && check.error.is_none(), "{check:?}");
+        assert!(check.identical && check.max_abs_diff == Some(0.0) && check.error.is_none(), "{check:?}");
         assert_eq!(swapper.ort_provider_options[0].provider, "CPUExecutionProvider");
     }
     for m in &report.models {

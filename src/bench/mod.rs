@@ -27,7 +27,9 @@ use crate::runtime::Runtime;
 use crate::util::{hw, progress};
 use inputs::{Photo, ASTRONAUT_FACE, INPUT_SEED};
 use model::{bench_model, ModelJob, RunPlan};
-use results::{BenchReport, MissingModel, OrtInfo, ProfileInfo, Settings, ToolInfo, VariantOrigin, SCHEMA_VERSION};
+use results::{
+    BenchReport, MissingModel, OrtInfo, OutputCheck, ProfileInfo, Settings, ToolInfo, VariantOrigin, SCHEMA_VERSION,
+};
 
 /// Appended to the model name of the graph-free twin of a CUDA-graph job (`bench.cuda_graph_ab`).
 pub const NO_GRAPH_SUFFIX: &str = "@no-cuda-graph";
@@ -361,7 +363,9 @@ pub fn render(r: &BenchReport) -> String {
             };
             let check = match &b.check {
                 Some(c) if c.identical => "outputs identical to plain runs".to_string(),
-                Some(c) if c.error.is_none() => format!("outputs differ from plain runs by ≤ {:.2e}", c.max_abs_diff),
+                Some(OutputCheck { max_abs_diff: Some(d), .. }) => {
+                    format!("outputs differ from plain runs by ≤ {d:.2e}")
+                }
                 Some(_) => "output check failed".to_string(),
                 None => "outputs not checked".to_string(),
             };

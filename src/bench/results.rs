@@ -174,8 +174,9 @@ pub struct BindingInfo {
 pub struct OutputCheck {
     /// Outputs compared.
     pub outputs: usize,
-    /// Largest absolute element difference over all outputs (0 = identical).
-    pub max_abs_diff: f64,
+    /// Largest absolute element difference over all outputs (0 = identical); absent when the
+    /// comparison failed or met non-finite values.
+    pub max_abs_diff: Option<f64>,
     /// Every output has the same shape and bit-identical values.
     pub identical: bool,
     /// Set when the comparison itself could not run.
@@ -344,8 +345,8 @@ impl BenchReport {
             if let Some(b) = &m.binding {
                 out.push(row("binding", "setup", b.setup_ms, "ms"));
                 out.push(row("binding", "cuda_graph_active", f64::from(u8::from(b.cuda_graph_active)), "bool"));
-                if let Some(c) = b.check.as_ref().filter(|c| c.error.is_none()) {
-                    out.push(row("binding", "max_abs_diff_vs_plain", c.max_abs_diff, "abs"));
+                if let Some(d) = b.check.as_ref().and_then(|c| c.max_abs_diff) {
+                    out.push(row("binding", "max_abs_diff_vs_plain", d, "abs"));
                 }
             }
             if let Some(op) = &m.op_profile {
