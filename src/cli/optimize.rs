@@ -10,11 +10,11 @@ use serde::Serialize;
 use super::{one_line, print_json, Ctx};
 use crate::models::{synth, Role, Scale};
 use crate::onnx::shape::parse_input_shape;
+use crate::optimize::Skipped;
 use crate::optimize::{
     check_variant, ensure_variant, Action, CheckOutcome, NotEquivalent, OptimizeOptions, VariantOutcome, VariantState,
 };
 use crate::rewrite::recipe::{Recipe, BUILTIN};
-use crate::optimize::Skipped;
 use crate::verify::{EquivalenceReport, VerifyOptions};
 
 /// Arguments of `faceperf optimize`.

@@ -295,16 +295,17 @@ fn plan(path: &Path, model: &Model, recipe: &Recipe, opts: &OptimizeOptions) -> 
         .enumerate()
         .filter(|(i, _)| run.contains(i))
         .collect();
-    let fuse_io = match recipe.spec.passes.iter().position(|p| p.name.get_ref() == "fuse-io").filter(|i| run.contains(i)) {
-        Some(i) => {
-            let o = recipe.options_for(i, role);
-            let spec: FuseIoSpec = toml::Value::Table(o)
-                .try_into()
-                .with_context(|| format!("{}: fuse-io options for this model", recipe.source))?;
-            (!spec.inputs.is_empty() || !spec.outputs.is_empty()).then_some(spec)
-        }
-        None => None,
-    };
+    let fuse_io =
+        match recipe.spec.passes.iter().position(|p| p.name.get_ref() == "fuse-io").filter(|i| run.contains(i)) {
+            Some(i) => {
+                let o = recipe.options_for(i, role);
+                let spec: FuseIoSpec = toml::Value::Table(o)
+                    .try_into()
+                    .with_context(|| format!("{}: fuse-io options for this model", recipe.source))?;
+                (!spec.inputs.is_empty() || !spec.outputs.is_empty()).then_some(spec)
+            }
+            None => None,
+        };
     let verify = VerifySpec {
         role,
         exact: passes.iter().all(|(_, p)| p.exact()),
@@ -477,9 +478,7 @@ pub fn ensure_variant(
 /// The role of the model at `path`: the option, else guessed from its name, else from its
 /// signature (loading it).
 fn guess_role_of_file(path: &Path, opts: &OptimizeOptions) -> Option<Role> {
-    opts.role.or_else(|| {
-        role_from_name(path).or_else(|| Model::load(path).ok().and_then(|m| role_from_signature(&m)))
-    })
+    opts.role.or_else(|| role_from_name(path).or_else(|| Model::load(path).ok().and_then(|m| role_from_signature(&m))))
 }
 
 /// Whether a variant on disk can be used as is.
