@@ -142,6 +142,10 @@ fn recipes(a: &Args) -> Result<Vec<Recipe>> {
         }
     }
     out.dedup_by(|a, b| a.target() == b.target());
+    // Unknown pass names fail here, at their line, before any model is touched.
+    for r in &out {
+        r.build_passes()?;
+    }
     Ok(out)
 }
 
