@@ -379,7 +379,8 @@ pub fn verify(
             } else {
                 spec.outputs.get(name).copied().unwrap_or_else(|| model_tol(a.dims.len()))
             };
-            let psnr = is_image(a).then(|| d.psnr_db(psnr_peak(a, &d)));
+            // PSNR for images, and for any output whose tolerance is a PSNR.
+            let psnr = (is_image(a) || matches!(tol, Tolerance::PsnrDb(_))).then(|| d.psnr_db(psnr_peak(a, &d)));
             let acc = accs[oi].get_or_insert_with(|| Acc {
                 report: OutputReport {
                     name: name.clone(),
@@ -559,7 +560,7 @@ pub fn verify(
 fn judge(tol: &Tolerance, d: &Diff, psnr: Option<f64>) -> bool {
     match *tol {
         Tolerance::Exact => d.bit_identical || d.max_abs <= EXACT_MAX_ABS,
-        Tolerance::PsnrDb(min) => psnr.map_or(d.cosine >= 0.9999, |p| p >= min),
+        Tolerance::PsnrDb(min) => psnr.is_some_and(|p| p >= min),
         Tolerance::Cosine(min) => d.cosine >= min,
         Tolerance::MaxAbs(max) => d.max_abs <= max,
         Tolerance::BoxPx(_) => true,
