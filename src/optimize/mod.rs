@@ -341,44 +341,69 @@ pub fn ensure_variant(
         opts.phase(&label, "waiting for another optimize")
     })?;
     let mut t = Timings::default();
-    opts.phase(&label, "hashing");
-    let clock = Instant::now();
-    let source_sha = source_sha256(model_path)?;
-    t.hash_s = clock.elapsed().as_secs_f64();
     let rkey = recipe_key(recipe, &opts.input_shapes);
+    let cached = if paths.variant.is_file() { Sidecar::read(&paths.sidecar) } else { None };
+    // The source is hashed on a second thread alongside what comes next either way: hashing the
+    // cached variant when its sidecar may vouch for it, else loading the model to rewrite it.
+    let may_reuse = cached.as_ref().is_some_and(|c| c.recipe.hash == rkey && c.tool_version == opts.tool_version);
+    opts.phase(&label, if may_reuse { "hashing" } else { "hashing and loading" });
+    let (source_sha, variant_sha, loaded) = std::thread::scope(|sc| {
+        let hashing = sc.spawn(|| {
+            let clock = Instant::now();
+            (source_sha256(model_path), clock.elapsed().as_secs_f64())
+        });
+        let clock = Instant::now();
+        let (variant_sha, loaded) =
+            if may_reuse { (Some(sha256_file(&paths.variant)), None) } else { (None, Some(Model::load(model_path))) };
+        let other_s = clock.elapsed().as_secs_f64();
+        let (sha, hash_s) = hashing.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("hashing thread panicked")), 0.0));
+        t.hash_s = hash_s;
+        if loaded.is_some() {
+            t.load_s = other_s;
+        }
+        (sha, variant_sha, loaded)
+    });
+    let source_sha = source_sha?;
 
     let mut remade_because = Vec::new();
-    if paths.variant.is_file() {
-        match Sidecar::read(&paths.sidecar) {
-            Some(s) => {
-                let mut why = s.mismatches(&source_sha, &rkey, &opts.tool_version);
-                if why.is_empty() {
-                    opts.phase(&label, "checking the cached variant");
-                    match sha256_file(&paths.variant) {
-                        Ok(h) if h == s.variant.sha256 && s.equivalence.passed => {
-                            return Ok(VariantOutcome {
-                                action: Action::Reused,
-                                source: model_path.to_path_buf(),
-                                variant: paths.variant,
-                                sidecar_path: paths.sidecar,
-                                remade_because,
-                                sidecar: s,
-                            });
-                        }
-                        Ok(_) => why.push("variant file was modified after it was written".into()),
-                        Err(e) => why.push(format!("variant unreadable: {e:#}")),
-                    }
+    match (&cached, variant_sha) {
+        (None, _) if paths.variant.is_file() => remade_because.push("no readable sidecar".into()),
+        (None, _) => {}
+        (Some(c), variant_sha) => {
+            remade_because = c.mismatches(&source_sha, &rkey, &opts.tool_version);
+            match variant_sha {
+                Some(Ok(h)) if remade_because.is_empty() && h == c.variant.sha256 && c.equivalence.passed => {
+                    return Ok(VariantOutcome {
+                        action: Action::Reused,
+                        source: model_path.to_path_buf(),
+                        variant: paths.variant,
+                        sidecar_path: paths.sidecar,
+                        remade_because,
+                        sidecar: cached.expect("matched above"),
+                    });
                 }
-                remade_because = why;
+                Some(Ok(h)) if h != c.variant.sha256 => {
+                    remade_because.push("variant file was modified after it was written".into())
+                }
+                Some(Err(e)) => remade_because.push(format!("variant unreadable: {e:#}")),
+                _ => {}
             }
-            None => remade_because.push("no readable sidecar".into()),
+            if remade_because.is_empty() {
+                remade_because.push("the cached variant's equivalence check had failed".into());
+            }
         }
     }
 
-    opts.phase(&label, "loading");
-    let clock = Instant::now();
-    let original = Model::load(model_path)?;
-    t.load_s = clock.elapsed().as_secs_f64();
+    let original = match loaded {
+        Some(m) => m?,
+        None => {
+            opts.phase(&label, "loading");
+            let clock = Instant::now();
+            let m = Model::load(model_path)?;
+            t.load_s = clock.elapsed().as_secs_f64();
+            m
+        }
+    };
     let plan = plan(model_path, &original, recipe, opts)?;
 
     opts.phase(&label, "rewriting");
@@ -436,8 +461,13 @@ pub fn ensure_variant(
         rewritten.save(&paths.variant, DataLayout::External)?;
         source_sha256(&paths.variant)?
     } else {
-        write_atomic(&paths.variant, &bytes)?;
-        sha256_hex(&bytes)
+        // Hash while the file is written (and synced): the write waits on the disk, not the CPU.
+        let (written, sha) = std::thread::scope(|sc| {
+            let hashing = sc.spawn(|| sha256_hex(&bytes));
+            (write_atomic(&paths.variant, &bytes), hashing.join())
+        });
+        written?;
+        sha.map_err(|_| anyhow::anyhow!("hashing thread panicked"))?
     };
     let sidecar = Sidecar {
         schema: cache::SIDECAR_SCHEMA,
