@@ -38,7 +38,7 @@ pub struct VerifyOptions {
     pub cases: usize,
     /// Seed of the random cases.
     pub seed: u64,
-    /// ORT CPU intra-op threads (0 = ORT's default).
+    /// ORT CPU intra-op threads (0 = ORT's default: one per physical core).
     pub threads: usize,
     /// Localise the first diverging node when a check fails.
     pub localize: bool,
@@ -68,7 +68,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             cases: 8,
             seed: INPUT_SEED,
-            threads: 1,
+            threads: 0,
             localize: true,
             localize_rel: 1e-2,
             score_threshold: 0.5,
