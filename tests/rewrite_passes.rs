@@ -834,3 +834,23 @@ fn fp16_full_replicas_psnr_and_size() {
         }
     }
 }
+
+/// Time of each pass on the full swapper against a plain encode of the same model (run by hand:
+/// `cargo test --release --test rewrite_passes pass_times_on_the_full_swapper -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn pass_times_on_the_full_swapper() {
+    let mut m = synth_model(Role::Swapper, Scale::Full, DEFAULT_SEED).unwrap();
+    let t = std::time::Instant::now();
+    let bytes = m.to_bytes();
+    let encode = t.elapsed();
+    let t = std::time::Instant::now();
+    let _ = Model::from_bytes(&bytes).unwrap();
+    let decode = t.elapsed();
+    eprintln!("full swapper: {} bytes; encode {encode:.2?}, decode {decode:.2?}", bytes.len());
+    for name in ["fold-shapes", "reflect-pad", "split-to-slice", "widen-scalar-gather", "cleanup", "fp16"] {
+        let t = std::time::Instant::now();
+        let r = pass_by_name(name).unwrap().run(&mut m, &ctx()).unwrap();
+        eprintln!("  {name}: {:.2?} ({} sites)", t.elapsed(), r.rewritten);
+    }
+}
