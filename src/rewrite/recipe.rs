@@ -508,7 +508,7 @@ skip_passes = ["fold-shapes"]
         assert!(Recipe::parse(&bad_role, "r.toml").unwrap_err().to_string().contains("swaper"));
         let bad_suffix = GOOD.replace("\"_t\"", "\"t/x\"");
         assert!(Recipe::parse(&bad_suffix, "s.toml").unwrap_err().to_string().contains("suffix"));
-        let r = Recipe::parse(&GOOD.replace("name = \"fold-shapes\"", "name = \"no-such-pass\""), "p.toml").unwrap();
+        let r = Recipe::parse(&GOOD.replace("fold-shapes", "no-such-pass"), "p.toml").unwrap();
         // `cleanup` resolves (stand-in), the misspelt pass does not.
         let resolve = |n: &str| -> Result<Box<dyn Pass>> {
             if n == "cleanup" {
