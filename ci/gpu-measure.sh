@@ -24,11 +24,11 @@ stamp "doctor"
 stamp "replicas ($scale)"
 "$fp" models synth --scale "$scale" >&2
 
-stamp "fp16 variants (equivalence on ORT CPU)"
-"$fp" --json optimize --target fp16 --scale "$scale" --inputs 8 --threads 0 > "$out/optimize-fp16.json"
+stamp "fp16 and cuda (fused u8 I/O) variants (equivalence on ORT CPU)"
+"$fp" --json optimize --target fp16,cuda --scale "$scale" --inputs 8 --threads 0 > "$out/optimize.json"
 
 stamp "model benchmark ($profile): original vs fp16, CUDA graphs on/off"
-"$fp" --json bench --profile "$profile" --scale "$scale" --variants original,fp16 --cuda-graph-ab \
+"$fp" --json bench --profile "$profile" --scale "$scale" --variants original,fp16,cuda --cuda-graph-ab \
   --warmup 1s --time "$budget" --out "$out/bench-results" > "$out/bench.json"
 
 for faces in 1 4; do
