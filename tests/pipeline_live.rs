@@ -87,7 +87,7 @@ fn live_pipeline_end_to_end_with_tiny_replicas() {
         assert!(r.span(Stage::Paste).unwrap().end_us <= r.span(Stage::Sink).unwrap().start_us);
     }
     let names: Vec<&str> = report.stages.iter().map(|s| s.stage.name()).collect();
-    for want in ["capture_wait", "decode", "detect", "align", "swap", "paste", "sink"] {
+    for want in ["capture_wait", "decode", "detect", "track", "align", "swap", "paste", "sink"] {
         assert!(names.contains(&want), "{names:?}");
     }
     assert!(report.non_inference_share > 0.0 && report.non_inference_share < 1.0);
