@@ -75,9 +75,9 @@ fn live_pipeline_end_to_end_with_tiny_replicas() {
         // Detection every third frame, tracking in between.
         assert_eq!(r.detected, r.frame % 3 == 0, "frame {}", r.frame);
         assert!(r.done_us >= r.captured_us && r.infer_us > 0.0);
-        for s in
-            [Stage::CaptureWait, Stage::Decode, Stage::Detect, Stage::Align, Stage::Swap, Stage::Paste, Stage::Sink]
-        {
+        let (find, not) = if r.detected { (Stage::Detect, Stage::Track) } else { (Stage::Track, Stage::Detect) };
+        assert!(r.span(not).is_none(), "frame {}", r.frame);
+        for s in [Stage::CaptureWait, Stage::Decode, find, Stage::Align, Stage::Swap, Stage::Paste, Stage::Sink] {
             let sp = r.span(s).unwrap_or_else(|| panic!("frame {}: no {} span", r.frame, s.name()));
             assert!(sp.end_us >= sp.start_us && sp.busy_us >= 0.0);
         }
