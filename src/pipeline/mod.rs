@@ -7,6 +7,8 @@
 
 pub mod adaptive;
 pub mod align;
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod detect;
 pub mod frame;
 pub mod measure;

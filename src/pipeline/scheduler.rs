@@ -109,20 +109,21 @@ pub fn run(
         let captured = capture.join().map_err(|_| anyhow!("the capture thread panicked"))?;
         detect.join().map_err(|_| anyhow!("the detector thread panicked"))?;
         let mut report = result?;
-        captured.context("the source failed")?;
-        report.dropped = queue.dropped();
+        let source_dropped = captured.context("the source failed")?;
+        report.dropped = queue.dropped() + source_dropped;
         report.load_average = load_average;
         Ok(report)
     })
 }
 
-/// Reads frames from `source` into `queue` until it ends, the queue closes or `stop` is set.
+/// Reads frames from `source` into `queue` until it ends, the queue closes or `stop` is set;
+/// returns the frames the source itself dropped.
 fn capture_loop(
     mut source: Box<dyn Source>,
     queue: &BoundedQueue<Captured>,
     stop: &AtomicBool,
     pace: Option<f64>,
-) -> Result<()> {
+) -> Result<u64> {
     let start = Instant::now();
     let mut index = 0u64;
     let result = loop {
@@ -149,7 +150,7 @@ fn capture_loop(
         }
     };
     queue.close();
-    result
+    result.map(|()| source.dropped())
 }
 
 struct Loop<'a> {
