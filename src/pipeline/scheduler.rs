@@ -305,7 +305,7 @@ impl Loop<'_> {
         }
 
         if let (Some(enh), true) = (st.enhancer.as_mut(), enh_every > 0) {
-            let run = frame_no % enh_every as u64 == 0;
+            let run = frame_no.is_multiple_of(enh_every as u64);
             let mask = PasteMask::for_side(enh.side());
             for f in &faces {
                 let t0 = Instant::now();

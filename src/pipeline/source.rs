@@ -154,7 +154,7 @@ fn cover(img: &image::RgbImage, w: u32, h: u32) -> Frame {
 impl Synthetic {
     /// Prepares the background and face patch.
     pub fn new(cfg: SyntheticConfig) -> Result<Synthetic> {
-        if cfg.width < 64 || cfg.height < 64 || cfg.faces == 0 || !(cfg.fps > 0.0) {
+        if cfg.width < 64 || cfg.height < 64 || cfg.faces == 0 || cfg.fps.is_nan() || cfg.fps <= 0.0 {
             bail!("synthetic source: need at least 64×64 pixels, one face and a positive fps");
         }
         let (face_path, face_box) = match &cfg.face_image {
