@@ -255,3 +255,22 @@ fn sources_and_sinks() {
         assert!(e.contains("--features camera") && e.contains("synthetic"), "{e}");
     }
 }
+
+#[cfg(feature = "camera")]
+#[test]
+fn camera_buffers_decode() {
+    use faceperf::pipeline::camera::decode;
+    use nokhwa::utils::FrameFormat;
+    // Mid-grey in YUYV (Y 126, U = V = 128) and NV12, and an RGB buffer passed through.
+    let yuyv = [126u8, 128, 126, 128].repeat(4 * 2 / 2);
+    let f = decode(&yuyv, 4, 2, FrameFormat::YUYV).unwrap();
+    assert!(f.data.iter().all(|&v| (127..=129).contains(&v)), "{:?}", f.data);
+    let mut nv12 = vec![126u8; 8];
+    nv12.extend([128u8; 4]);
+    let f = decode(&nv12, 4, 2, FrameFormat::NV12).unwrap();
+    assert!(f.data.iter().all(|&v| (127..=129).contains(&v)));
+    let f = decode(&[1, 2, 3, 4, 5, 6], 2, 1, FrameFormat::RAWBGR).unwrap();
+    assert_eq!((f.format, f.pixel(1, 0)), (PixelFormat::Bgr, [4, 5, 6]));
+    assert!(decode(&[0u8; 3], 4, 2, FrameFormat::YUYV).is_err());
+    assert!(decode(b"not a jpeg", 4, 2, FrameFormat::MJPEG).is_err());
+}
