@@ -7,6 +7,8 @@
 
 pub mod adaptive;
 pub mod align;
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod detect;
 pub mod frame;
 pub mod measure;
@@ -144,6 +146,8 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
         bail!("--frames must be at least 1");
     }
     let p = &cfg.profile;
+    // The source first: a missing camera or file fails before models load.
+    let src = source::open(&cfg.source, &p.camera)?;
     let (dc, db) = session(p, Role::Detector);
     let mut detector = detect::Detector::load(rt, &cfg.models.detector, &dc, db, cfg.detector_side)?;
     detector.params.max_faces = if cfg.many_faces { cfg.max_faces.max(1) } else { 0 };
@@ -191,7 +195,6 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
         l.landmarks(&photo, &source_face)?;
     }
 
-    let src = source::open(&cfg.source, &p.camera)?;
     let description = src.describe();
     let fps = src.nominal_fps().unwrap_or(30.0);
     let (w, h) = match &cfg.source {

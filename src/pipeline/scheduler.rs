@@ -88,6 +88,7 @@ pub fn run(
     let queue: BoundedQueue<Captured> = BoundedQueue::new(settings.queue_depth, policy);
     let stop = AtomicBool::new(false);
     let clock = Clock::start();
+    let load_average = super::measure::load_average();
 
     std::thread::scope(|scope| -> Result<MeasureReport> {
         let capture = scope.spawn(|| capture_loop(source, &queue, &stop, pace));
@@ -102,25 +103,27 @@ pub fn run(
                 }
             }
         });
-        let result = Loop { stages, sink, settings, clock, queue: &queue, to_det, from_det }.run();
+        let result = Loop { stages, sink, settings, clock, queue: &queue, to_det, from_det, cpu_start: None }.run();
         stop.store(true, Ordering::SeqCst);
         queue.close();
         let captured = capture.join().map_err(|_| anyhow!("the capture thread panicked"))?;
         detect.join().map_err(|_| anyhow!("the detector thread panicked"))?;
         let mut report = result?;
-        captured.context("the source failed")?;
-        report.dropped = queue.dropped();
+        let source_dropped = captured.context("the source failed")?;
+        report.dropped = queue.dropped() + source_dropped;
+        report.load_average = load_average;
         Ok(report)
     })
 }
 
-/// Reads frames from `source` into `queue` until it ends, the queue closes or `stop` is set.
+/// Reads frames from `source` into `queue` until it ends, the queue closes or `stop` is set;
+/// returns the frames the source itself dropped.
 fn capture_loop(
     mut source: Box<dyn Source>,
     queue: &BoundedQueue<Captured>,
     stop: &AtomicBool,
     pace: Option<f64>,
-) -> Result<()> {
+) -> Result<u64> {
     let start = Instant::now();
     let mut index = 0u64;
     let result = loop {
@@ -147,7 +150,7 @@ fn capture_loop(
         }
     };
     queue.close();
-    result
+    result.map(|()| source.dropped())
 }
 
 struct Loop<'a> {
@@ -158,6 +161,8 @@ struct Loop<'a> {
     queue: &'a BoundedQueue<Captured>,
     to_det: mpsc::SyncSender<Frame>,
     from_det: mpsc::Receiver<DetectReply>,
+    /// Process CPU time when the measured phase started.
+    cpu_start: Option<f64>,
 }
 
 impl Loop<'_> {
@@ -195,7 +200,10 @@ impl Loop<'_> {
                 }
                 break;
             };
-            measure_start.get_or_insert(w0);
+            if measure_start.is_none() {
+                measure_start = Some(w0);
+                self.cpu_start = super::measure::process_cpu_seconds();
+            }
             let mut rec = FrameRecord::new(out_index, cap.index);
             out_index += 1;
             self.clock.add(&mut rec, Stage::CaptureWait, w0, w1);
@@ -224,7 +232,7 @@ impl Loop<'_> {
             } else {
                 let t0 = Instant::now();
                 let faces = tracker.predict(cap.index);
-                self.clock.add(&mut rec, Stage::Detect, t0, Instant::now());
+                self.clock.add(&mut rec, Stage::Track, t0, Instant::now());
                 since_detect += 1;
                 (held.take().expect("held when not detecting"), faces)
             };
@@ -244,6 +252,7 @@ impl Loop<'_> {
                     }
                     out_index = 1;
                     measure_start = Some(Instant::now());
+                    self.cpu_start = super::measure::process_cpu_seconds();
                 }
             }
         }
@@ -253,6 +262,7 @@ impl Loop<'_> {
         report.enhancer_interval = enh_every;
         report.many_faces = s.many_faces;
         report.adaptive = choice;
+        report.cpu_s = self.cpu_start.zip(super::measure::process_cpu_seconds()).map(|(a, b)| b - a);
         Ok(report)
     }
 
@@ -295,7 +305,7 @@ impl Loop<'_> {
         }
 
         if let (Some(enh), true) = (st.enhancer.as_mut(), enh_every > 0) {
-            let run = frame_no % enh_every as u64 == 0;
+            let run = frame_no.is_multiple_of(enh_every as u64);
             let mask = PasteMask::for_side(enh.side());
             for f in &faces {
                 let t0 = Instant::now();
