@@ -289,6 +289,13 @@ pub struct BenchSettings {
     /// ratios from one run.
     #[serde(default)]
     pub cuda_graph_ab: bool,
+    /// Frames of the live pipeline run in measure mode after the models (synthetic source at the
+    /// camera size, the profile's pipeline settings and role variants); 0 = no pipeline run.
+    #[serde(default)]
+    pub pipeline_frames: u64,
+    /// Faces in the pipeline's synthetic scene.
+    #[serde(default = "one")]
+    pub pipeline_faces: usize,
 }
 
 fn full() -> Scale {
@@ -318,6 +325,8 @@ impl Default for BenchSettings {
             time_budget_s: budget(),
             op_profile_runs: 1,
             cuda_graph_ab: false,
+            pipeline_frames: 0,
+            pipeline_faces: 1,
         }
     }
 }
