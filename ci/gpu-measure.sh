@@ -13,6 +13,7 @@ profile=${PROFILE:-h100}
 scale=${SCALE:-full}
 frames=${FRAMES:-600}
 budget=${BUDGET_S:-4}
+steps=${STEPS:-prep,measure}   # prep: replicas + variants; measure: bench + live (split across calls on a lent machine)
 mkdir -p "$out"
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*" >&2; }
@@ -21,11 +22,15 @@ stamp "doctor"
 "$fp" doctor | tee "$out/doctor.txt"
 (nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true) > "$out/nvidia-smi.csv" 2>&1
 
+if [[ $steps == *prep* ]]; then
 stamp "replicas ($scale)"
 "$fp" models synth --scale "$scale" >&2
 
 stamp "fp16 and cuda (fused u8 I/O) variants (equivalence on ORT CPU)"
 "$fp" --json optimize --target fp16,cuda --scale "$scale" --inputs 8 --threads 0 > "$out/optimize.json"
+
+fi
+[[ $steps == *measure* ]] || { stamp "done (prep only)"; exit 0; }
 
 stamp "model benchmark ($profile): original vs fp16, CUDA graphs on/off"
 "$fp" --json bench --profile "$profile" --scale "$scale" --variants original,fp16,cuda --cuda-graph-ab \
