@@ -122,6 +122,16 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     let fallbacks = profile.check_or_fallback(rt, opts.fallback_cpu)?;
     let roles: Vec<Role> = if opts.roles.is_empty() { Role::ALL.to_vec() } else { opts.roles.clone() };
     let dir = locate_models(opts, &roles)?;
+    // A model under the wrong role's name (a detector saved as inswapper_128.onnx) is refused
+    // before anything is measured. Variants are checked by `faceperf optimize` instead: fuse-io
+    // changes their I/O on purpose.
+    for &role in &roles {
+        let original = dir.join(role.default_file());
+        if original.is_file() {
+            let model = crate::onnx::Model::load(&original)?;
+            crate::models::signature::check(&model, role, &original.display().to_string())?;
+        }
+    }
     let b = &profile.bench;
     let plan = RunPlan {
         warmup: b.warmup,
