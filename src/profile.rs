@@ -280,6 +280,10 @@ pub struct BenchSettings {
     /// Profiled runs (ORT profiling on, separate session) for the per-op breakdown; 0 = off.
     #[serde(default = "one")]
     pub op_profile_runs: usize,
+    /// Also run every CUDA-graph model without graphs (bound all the same), so graph speed-ups are
+    /// ratios from one run.
+    #[serde(default)]
+    pub cuda_graph_ab: bool,
 }
 
 fn full() -> Scale {
@@ -308,6 +312,7 @@ impl Default for BenchSettings {
             min_runs: min_runs(),
             time_budget_s: budget(),
             op_profile_runs: 1,
+            cuda_graph_ab: false,
         }
     }
 }

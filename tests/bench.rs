@@ -44,6 +44,10 @@ fn bound_bench_path_gives_the_same_outputs_as_plain_runs() {
     }
 }
 
+fn out_of_tree() -> std::path::PathBuf {
+    std::env::temp_dir().join("faceperf-no-such-model").join("inswapper_128.onnx")
+}
+
 const PROFILE: &str = r#"
 name = "test-bench"
 description = "tiny replicas, CPU, swapper bound through IOBinding with CUDA graphs asked for"
@@ -56,6 +60,7 @@ runs = 4
 min_runs = 2
 time_budget_s = 0.5
 op_profile_runs = 1
+cuda_graph_ab = true
 
 [roles.swapper]
 providers = [{ kind = "cuda", device_id = 0, cudnn_conv_algo_search = "heuristic", use_tf32 = false, cuda_graph = true }]
@@ -85,16 +90,37 @@ fn bench_run_writes_csv_and_json_with_provenance() {
     };
     let report = bench::run(rt, &opts).unwrap();
 
-    // Variants side by side: original measured, fp16 reported missing with the way to make it.
-    assert_eq!(report.models.len(), 2);
-    assert_eq!(report.missing.len(), 2, "{:?}", report.missing);
-    for m in &report.missing {
-        assert_eq!(m.variant, Variant::Fp16);
-        assert!(m.reason.contains("faceperf optimize"), "{}", m.reason);
-        assert!(m.path.to_string_lossy().ends_with("_fp16.onnx"));
+    // Variants side by side, in a fixed order: each role's original, then its fp16 variant, made
+    // (or reused) through `faceperf optimize`'s cache.
+    assert!(report.missing.is_empty(), "{:?}", report.missing);
+    let order: Vec<(Role, Variant)> = report.models.iter().map(|m| (m.role, m.variant)).collect();
+    assert_eq!(
+        order,
+        [
+            (Role::Detector, Variant::Original),
+            (Role::Detector, Variant::Fp16),
+            (Role::Swapper, Variant::Original),
+            (Role::Swapper, Variant::Fp16)
+        ]
+    );
+    for m in &report.models {
+        match m.variant {
+            Variant::Original => assert!(m.variant_origin.is_none()),
+            _ => {
+                let o = m.variant_origin.as_ref().unwrap();
+                assert_eq!(o.recipe, "fp16");
+                assert!(m.file.to_string_lossy().ends_with("_fp16.onnx") && o.sidecar.is_file());
+            }
+        }
     }
-    let swapper = report.models.iter().find(|m| m.role == Role::Swapper).unwrap();
-    let detector = report.models.iter().find(|m| m.role == Role::Detector).unwrap();
+    // fp16 against original, once per role, in the report and as CSV rows.
+    assert_eq!(report.comparisons.len(), 2, "{:?}", report.comparisons);
+    for c in &report.comparisons {
+        assert_eq!(c.kind, "variant");
+        assert!(c.candidate.ends_with("_fp16") && c.speedup > 0.0 && c.speedup.is_finite(), "{c:?}");
+    }
+    let swapper = report.models.iter().find(|m| m.role == Role::Swapper && m.variant == Variant::Original).unwrap();
+    let detector = report.models.iter().find(|m| m.role == Role::Detector && m.variant == Variant::Original).unwrap();
     assert!(detector.binding.is_none());
     assert_eq!(detector.intra_threads, 1);
     if !has_cuda {
@@ -106,7 +132,7 @@ fn bench_run_writes_csv_and_json_with_provenance() {
         assert_eq!(b.device, "cpu");
         assert!(!b.cuda_graph_requested && !b.cuda_graph_active && b.graph_fallback.is_none());
         let check = b.check.as_ref().unwrap();
-        assert!(check.identical && check.max_abs_diff == 0.0 && check.error.is_none(), "{check:?}");
+        assert!(check.identical && check.max_abs_diff == Some(0.0) && check.error.is_none(), "{check:?}");
         assert_eq!(swapper.ort_provider_options[0].provider, "CPUExecutionProvider");
     }
     for m in &report.models {
@@ -121,6 +147,10 @@ fn bench_run_writes_csv_and_json_with_provenance() {
         assert!(!op.by_op_type.is_empty() && op.by_op_type.len() <= 3 && op.by_node.len() <= 3);
     }
 
+    // A variant that cannot be made is reported with its reason, not measured.
+    let e = bench::variant_file(rt, &out_of_tree(), Role::Swapper, Variant::Fp16, None).unwrap_err();
+    assert!(e.contains("not found"), "{e}");
+
     let out = tempfile::tempdir().unwrap();
     let (csv, json) = report.write(out.path(), "20250101T000000Z").unwrap();
     assert!(csv.starts_with(out.path().join("test-bench")));
@@ -134,6 +164,7 @@ fn bench_run_writes_csv_and_json_with_provenance() {
     assert!(has("detector", "session_create", "value") && has("detector", "first_run", "value"));
     assert!(has("detector", "warmup", "runs") && has("detector", "op_type:", "ms_per_run"));
     assert!(has("detector", "op_node:", "percent"));
+    assert!(has("swapper", "speedup_vs:inswapper_128", "variant"));
     if !has_cuda {
         assert!(rows.iter().any(|r| r.role == "swapper"
             && r.stage == "binding"

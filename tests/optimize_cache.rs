@@ -17,6 +17,7 @@ fn planted_non_equivalent_pass_is_refused_naming_the_first_diverging_node() {
     let recipe = recipe("planted", &["identity-insert", "planted-bias"], "");
     let err = ensure_variant(rt(), &src, &recipe, &options()).expect_err("a broken rewrite must be refused");
     let msg = format!("{err:#}");
+    println!("{msg}");
     let ne = err.downcast_ref::<NotEquivalent>().expect("a NotEquivalent error");
     let d = ne.report.divergence.as_ref().expect("the divergence is localised");
     assert_eq!(d.node, planted, "{msg}");

@@ -20,12 +20,19 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::models::Role;
+use crate::optimize::{ensure_variant, OptimizeOptions};
 use crate::profile::{LoadedProfile, Profile, Variant};
+use crate::rewrite::recipe::Recipe;
 use crate::runtime::Runtime;
 use crate::util::{hw, progress};
 use inputs::{Photo, ASTRONAUT_FACE, INPUT_SEED};
 use model::{bench_model, ModelJob, RunPlan};
-use results::{BenchReport, MissingModel, OrtInfo, ProfileInfo, Settings, ToolInfo, SCHEMA_VERSION};
+use results::{
+    BenchReport, MissingModel, OrtInfo, OutputCheck, ProfileInfo, Settings, ToolInfo, VariantOrigin, SCHEMA_VERSION,
+};
+
+/// Appended to the model name of the graph-free twin of a CUDA-graph job (`bench.cuda_graph_ab`).
+pub const NO_GRAPH_SUFFIX: &str = "@no-cuda-graph";
 
 /// What to run, beyond the profile.
 #[derive(Debug, Clone)]
@@ -76,22 +83,36 @@ fn locate_models(opts: &BenchOptions, roles: &[Role]) -> Result<PathBuf> {
 }
 
 /// The file of `variant` for the model `original`, or why there is none. This is the one place a
-/// missing variant would be created: `faceperf optimize` writes `<stem>_coreml.onnx` and
-/// `<stem>_fp16.onnx` beside the original, and until its API is part of this build a missing
-/// variant is reported, not made.
-pub fn variant_file(original: &Path, variant: Variant) -> std::result::Result<PathBuf, String> {
-    let path = variant.path_for(original);
-    if path.is_file() {
-        return Ok(path);
+/// missing variant is made: `faceperf optimize`'s [`ensure_variant`] with the built-in recipe of
+/// the variant's name reuses a cached variant whose keys match, else rewrites the model, proves it
+/// equivalent on ORT CPU and writes `<stem>_<variant>.onnx` beside it.
+pub fn variant_file(
+    rt: &Runtime,
+    original: &Path,
+    role: Role,
+    variant: Variant,
+    progress: Option<&indicatif::ProgressBar>,
+) -> std::result::Result<(PathBuf, Option<VariantOrigin>), String> {
+    if !original.is_file() {
+        return Err("model file not found (variants are made from it)".into());
     }
     if variant == Variant::Original {
-        return Err("model file not found (variants are looked up beside it)".into());
+        return Ok((original.to_path_buf(), None));
     }
-    Err(format!(
-        "variant not found: `faceperf optimize` writes {} beside {} (not created by this build)",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        original.display()
-    ))
+    let recipe = Recipe::builtin(variant.name()).map_err(|e| format!("{e:#}"))?;
+    let opts = OptimizeOptions { role: Some(role), progress: progress.cloned(), ..Default::default() };
+    match ensure_variant(rt, original, &recipe, &opts) {
+        Ok(o) => Ok((
+            o.variant,
+            Some(VariantOrigin {
+                action: o.action,
+                recipe: recipe.target().to_string(),
+                recipe_hash: o.sidecar.recipe.hash.clone(),
+                sidecar: o.sidecar_path,
+            }),
+        )),
+        Err(e) => Err(format!("`faceperf optimize --target {}` could not make it: {e:#}", variant.name())),
+    }
 }
 
 /// The variants measured for `role`: `--variants` when given, else the profile's `bench.variants`
@@ -149,38 +170,75 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     // Jobs: each role's variants, in a fixed order so variants sit side by side.
     let mut jobs = Vec::new();
     let mut missing = Vec::new();
-    for &role in &roles {
-        let original = dir.join(role.default_file());
-        for v in variants_for(&profile, role, opts.variants.as_deref()) {
-            match variant_file(&original, v) {
-                Ok(path) => jobs.push((role, v, path)),
-                Err(reason) => {
-                    missing.push(MissingModel { role, variant: v, path: v.path_for(&original), reason });
-                }
+    let wanted: Vec<(Role, Variant)> = roles
+        .iter()
+        .flat_map(|&role| variants_for(&profile, role, opts.variants.as_deref()).into_iter().map(move |v| (role, v)))
+        .collect();
+    if wanted.iter().any(|(_, v)| *v != Variant::Original) {
+        let bar = progress::bar(wanted.len() as u64, "variants", opts.quiet);
+        for &(role, v) in &wanted {
+            let original = dir.join(role.default_file());
+            bar.set_message(format!("{} {}", role.name(), v.name()));
+            match variant_file(rt, &original, role, v, Some(&bar)) {
+                Ok((path, origin)) => jobs.push((role, v, path, origin)),
+                Err(reason) => missing.push(MissingModel { role, variant: v, path: v.path_for(&original), reason }),
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+    } else {
+        for &(role, v) in &wanted {
+            let original = dir.join(role.default_file());
+            match variant_file(rt, &original, role, v, None) {
+                Ok((path, origin)) => jobs.push((role, v, path, origin)),
+                Err(reason) => missing.push(MissingModel { role, variant: v, path: original, reason }),
             }
         }
     }
+
+    // With `cuda_graph_ab`, every job whose role captures CUDA graphs also runs without them (still
+    // bound), right after, so graph speed-ups are ratios from one run.
+    let ab = profile.bench.cuda_graph_ab;
+    let jobs: Vec<(Role, Variant, PathBuf, Option<VariantOrigin>, bool)> = jobs
+        .into_iter()
+        .flat_map(|(role, v, path, origin)| {
+            let graphs = profile.session_config(role).providers.iter().any(crate::runtime::EpConfig::uses_cuda_graph);
+            let mut out = vec![(role, v, path.clone(), origin.clone(), false)];
+            if ab && graphs {
+                out.push((role, v, path, origin, true));
+            }
+            out
+        })
+        .collect();
 
     let load_start = load_average();
     let scratch = std::env::temp_dir().join(format!("faceperf-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let bar = progress::bar(jobs.len() as u64, "bench", opts.quiet);
     let mut models = Vec::new();
-    for (role, variant, path) in &jobs {
+    for (role, variant, path, origin, graphs_off) in &jobs {
         let rc = profile.roles.get(*role);
+        let session = profile.session_config(*role);
         let job = ModelJob {
             role: *role,
             variant: *variant,
             path,
-            session: profile.session_config(*role),
+            session: if *graphs_off { model::without_graphs(&session) } else { session },
             io_binding: rc.io_binding,
             fallback: fallbacks.iter().any(|f| f.role == *role),
         };
-        let label = format!("{} {}", role.name(), variant.name());
+        let label = format!("{} {}{}", role.name(), variant.name(), if *graphs_off { " no-graph" } else { "" });
         bar.set_message(label.clone());
         let tick = |n: usize| bar.set_message(format!("{label} run {n}"));
         match bench_model(rt, &job, &photo, &plan, &scratch, &tick) {
-            Ok(r) => models.push(r),
+            Ok(mut r) => {
+                r.variant_origin = origin.clone();
+                if *graphs_off {
+                    r.model.push_str(NO_GRAPH_SUFFIX);
+                    r.config = Some("no-cuda-graph".into());
+                }
+                models.push(r)
+            }
             Err(e) => missing.push(MissingModel {
                 role: *role,
                 variant: *variant,
@@ -252,6 +310,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
             bootstrap_resamples: stats::BOOTSTRAP_RESAMPLES,
             bootstrap_seed: stats::BOOTSTRAP_SEED,
         },
+        comparisons: results::comparisons(&models),
         models,
         missing,
         pipeline: None,
@@ -314,7 +373,9 @@ pub fn render(r: &BenchReport) -> String {
             };
             let check = match &b.check {
                 Some(c) if c.identical => "outputs identical to plain runs".to_string(),
-                Some(c) if c.error.is_none() => format!("outputs differ from plain runs by ≤ {:.2e}", c.max_abs_diff),
+                Some(OutputCheck { max_abs_diff: Some(d), .. }) => {
+                    format!("outputs differ from plain runs by ≤ {d:.2e}")
+                }
                 Some(_) => "output check failed".to_string(),
                 None => "outputs not checked".to_string(),
             };
@@ -328,6 +389,11 @@ pub fn render(r: &BenchReport) -> String {
         for w in &m.warnings {
             let _ = writeln!(s, "{:<10} warning: {w}", "");
         }
+    }
+    for c in &r.comparisons {
+        let what = if c.kind == "cuda_graph" { "CUDA graph" } else { "variant" };
+        let _ =
+            writeln!(s, "speed-up ({what}): {} is {:.2}x {} ({})", c.candidate, c.speedup, c.baseline, c.role.name());
     }
     for m in &r.missing {
         let _ = writeln!(s, "missing: {} {} ({}): {}", m.role.name(), m.variant.name(), m.path.display(), m.reason);

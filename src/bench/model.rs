@@ -67,7 +67,7 @@ impl ModelJob<'_> {
 }
 
 /// The session config without CUDA graphs (plain runs with graphs enabled are not allowed).
-fn without_graphs(cfg: &SessionConfig) -> SessionConfig {
+pub fn without_graphs(cfg: &SessionConfig) -> SessionConfig {
     let mut c = cfg.clone();
     for p in &mut c.providers {
         if let EpConfig::Cuda { cuda_graph, .. } = p {
@@ -250,12 +250,18 @@ fn check_against_plain(
 ) -> OutputCheck {
     let plain = Prepared::new(rt, job, &without_graphs(&job.session), photo, None).and_then(|mut p| p.outputs());
     match plain.and_then(|o| compare_outputs(bound_outputs, &o)) {
-        Ok((max_abs_diff, identical)) => {
-            OutputCheck { outputs: bound_outputs.len(), max_abs_diff, identical, error: None }
+        Ok((max, identical)) if max.is_finite() => {
+            OutputCheck { outputs: bound_outputs.len(), max_abs_diff: Some(max), identical, error: None }
         }
+        Ok(_) => OutputCheck {
+            outputs: bound_outputs.len(),
+            max_abs_diff: None,
+            identical: false,
+            error: Some("outputs differ in non-finite values (NaN or infinity)".into()),
+        },
         Err(e) => OutputCheck {
             outputs: bound_outputs.len(),
-            max_abs_diff: f64::NAN,
+            max_abs_diff: None,
             identical: false,
             error: Some(format!("{e:#}")),
         },
@@ -346,16 +352,15 @@ pub fn bench_model(
         drop(p);
         let check = match bound_outputs {
             Ok(o) => check_against_plain(rt, job, photo, &o),
-            Err(e) => {
-                OutputCheck { outputs: 0, max_abs_diff: f64::NAN, identical: false, error: Some(format!("{e:#}")) }
-            }
+            Err(e) => OutputCheck { outputs: 0, max_abs_diff: None, identical: false, error: Some(format!("{e:#}")) },
         };
         if let Some(e) = &check.error {
             warnings.push(format!("bound outputs could not be checked against plain runs: {e}"));
         } else if !check.identical {
             warnings.push(format!(
-                "bound outputs differ from plain runs by up to {:.3e} (GPU kernels may differ between bound and plain runs; large values mean stale or overwritten buffers)",
-                check.max_abs_diff
+                "bound outputs differ from plain runs by up to {:.3e} (GPU kernels may differ between bound and \
+                 plain runs; large values mean stale or overwritten buffers)",
+                check.max_abs_diff.unwrap_or(f64::NAN)
             ));
         }
         if let Some(f) = &b.graph_fallback {
@@ -380,6 +385,8 @@ pub fn bench_model(
         model: job.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         role: job.role,
         variant: job.variant,
+        variant_origin: None,
+        config: None,
         file: job.path.to_path_buf(),
         sha256,
         bytes,

@@ -92,6 +92,13 @@ pub struct ModelResult {
     pub model: String,
     pub role: Role,
     pub variant: Variant,
+    /// How a rewritten variant was obtained (absent for originals).
+    #[serde(default)]
+    pub variant_origin: Option<VariantOrigin>,
+    /// A configuration that differs from the profile's, e.g. `no-cuda-graph` for the graph-free twin
+    /// of a CUDA-graph model (its `model` name ends in `@no-cuda-graph`).
+    #[serde(default)]
+    pub config: Option<String>,
     pub file: PathBuf,
     pub sha256: String,
     pub bytes: u64,
@@ -119,6 +126,19 @@ pub struct ModelResult {
     pub samples_ms: Vec<f64>,
     pub warnings: Vec<String>,
     pub op_profile: Option<OpProfile>,
+}
+
+/// Where a variant file came from: `faceperf optimize`'s cache.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VariantOrigin {
+    /// Made during this run, or reused from the cache.
+    pub action: crate::optimize::Action,
+    /// Recipe target (`coreml`, `fp16`).
+    pub recipe: String,
+    /// The recipe key recorded in the variant's sidecar.
+    pub recipe_hash: String,
+    /// The sidecar with the variant's equivalence report.
+    pub sidecar: PathBuf,
 }
 
 /// One execution provider's options as handed to ORT.
@@ -154,12 +174,27 @@ pub struct BindingInfo {
 pub struct OutputCheck {
     /// Outputs compared.
     pub outputs: usize,
-    /// Largest absolute element difference over all outputs (0 = identical).
-    pub max_abs_diff: f64,
+    /// Largest absolute element difference over all outputs (0 = identical); absent when the
+    /// comparison failed or met non-finite values.
+    pub max_abs_diff: Option<f64>,
     /// Every output has the same shape and bit-identical values.
     pub identical: bool,
     /// Set when the comparison itself could not run.
     pub error: Option<String>,
+}
+
+/// A speed-up between two measured models of one role from the same run: the baseline's median
+/// over the candidate's (> 1 = the candidate is faster).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Comparison {
+    pub role: Role,
+    /// What differs: `variant` (original → rewritten variant) or `cuda_graph` (without → with).
+    pub kind: String,
+    /// Model names as in `models[].model`.
+    pub baseline: String,
+    pub candidate: String,
+    /// baseline median / candidate median.
+    pub speedup: f64,
 }
 
 /// A variant the run wanted but could not measure.
@@ -199,12 +234,53 @@ pub struct BenchReport {
     pub settings: Settings,
     pub models: Vec<ModelResult>,
     pub missing: Vec<MissingModel>,
+    /// Speed-ups of variants over originals and of CUDA graphs over none, per role.
+    #[serde(default)]
+    pub comparisons: Vec<Comparison>,
     pub pipeline: Option<PipelineResult>,
     /// Caveats that apply to the whole run (e.g. a loaded machine).
     pub notes: Vec<String>,
     /// 1-, 5- and 15-minute load averages when the run started and ended (absent where the OS has none).
     pub load_average_start: Option<[f64; 3]>,
     pub load_average_end: Option<[f64; 3]>,
+}
+
+/// Speed-ups within each role: every variant against the original, every CUDA-graph model against
+/// its graph-free twin.
+pub fn comparisons(models: &[ModelResult]) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    let median = |m: &ModelResult| m.run_ms.median;
+    for m in models {
+        if m.config.is_none() && m.variant != Variant::Original {
+            if let Some(base) =
+                models.iter().find(|b| b.role == m.role && b.variant == Variant::Original && b.config.is_none())
+            {
+                if median(m) > 0.0 {
+                    out.push(Comparison {
+                        role: m.role,
+                        kind: "variant".into(),
+                        baseline: base.model.clone(),
+                        candidate: m.model.clone(),
+                        speedup: median(base) / median(m),
+                    });
+                }
+            }
+        }
+        if m.config.as_deref() == Some("no-cuda-graph") {
+            if let Some(graph) = models.iter().find(|g| g.config.is_none() && g.file == m.file && g.role == m.role) {
+                if median(graph) > 0.0 {
+                    out.push(Comparison {
+                        role: m.role,
+                        kind: "cuda_graph".into(),
+                        baseline: m.model.clone(),
+                        candidate: graph.model.clone(),
+                        speedup: median(m) / median(graph),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One CSV row.
@@ -214,15 +290,17 @@ pub struct CsvRow {
     pub model: String,
     pub role: String,
     pub variant: String,
-    /// `session_create`, `first_run`, `warmup`, `run`, `binding`, `op_type:<Op>`, `op_node:<node>`, or a
-    /// pipeline stage `pipeline:<stage>`.
+    /// `session_create`, `first_run`, `warmup`, `run`, `binding`, `op_type:<Op>`, `op_node:<node>`,
+    /// `speedup_vs:<baseline model>`, or a pipeline stage `pipeline:<stage>`.
     pub stage: String,
     /// `value`, `n`, `min`, `median`, `mean`, `p90`, `p99`, `max`, `stddev`, `median_ci95_lo`,
     /// `median_ci95_hi`, `outliers`, `runs`, `total`, `ms_per_run`, `percent`, `fps`, `setup`,
-    /// `cuda_graph_active`, `max_abs_diff_vs_plain`.
+    /// `cuda_graph_active`, `max_abs_diff_vs_plain`; for `speedup_vs:<baseline model>` rows the kind of
+    /// comparison, `variant` or `cuda_graph`.
     pub statistic: String,
     pub value: f64,
-    /// `ms`, `count`, `percent`, `1/s`, `bool` (0/1), `abs` (absolute difference of output values).
+    /// `ms`, `count`, `percent`, `1/s`, `bool` (0/1), `abs` (absolute difference of output values),
+    /// `x` (speed-up ratio).
     pub unit: String,
 }
 
@@ -267,8 +345,8 @@ impl BenchReport {
             if let Some(b) = &m.binding {
                 out.push(row("binding", "setup", b.setup_ms, "ms"));
                 out.push(row("binding", "cuda_graph_active", f64::from(u8::from(b.cuda_graph_active)), "bool"));
-                if let Some(c) = b.check.as_ref().filter(|c| c.error.is_none()) {
-                    out.push(row("binding", "max_abs_diff_vs_plain", c.max_abs_diff, "abs"));
+                if let Some(d) = b.check.as_ref().and_then(|c| c.max_abs_diff) {
+                    out.push(row("binding", "max_abs_diff_vs_plain", d, "abs"));
                 }
             }
             if let Some(op) = &m.op_profile {
@@ -283,6 +361,23 @@ impl BenchReport {
                     out.push(row(&stage, "percent", t.percent, "percent"));
                 }
             }
+        }
+        for c in &self.comparisons {
+            out.push(CsvRow {
+                profile: profile.clone(),
+                model: c.candidate.clone(),
+                role: c.role.name().into(),
+                variant: self
+                    .models
+                    .iter()
+                    .find(|m| m.model == c.candidate)
+                    .map(|m| m.variant.name().to_string())
+                    .unwrap_or_default(),
+                stage: format!("speedup_vs:{}", c.baseline),
+                statistic: c.kind.clone(),
+                value: c.speedup,
+                unit: "x".into(),
+            });
         }
         if let Some(p) = &self.pipeline {
             let base = CsvRow {
@@ -476,6 +571,55 @@ mod tests {
         assert_eq!(rows[0].value, 12.5);
         assert_eq!(rows[0].stage, "run");
         assert!(read_csv(&format!("{}\ncpu,m,swapper,original,run,median,abc,ms\n", CSV_HEADER.join(","))).is_err());
+    }
+
+    fn model(name: &str, role: Role, variant: Variant, config: Option<&str>, median: f64) -> ModelResult {
+        let file = name.trim_end_matches("@no-cuda-graph");
+        ModelResult {
+            model: name.into(),
+            role,
+            variant,
+            variant_origin: None,
+            config: config.map(String::from),
+            file: PathBuf::from(format!("{file}.onnx")),
+            sha256: String::new(),
+            bytes: 0,
+            providers: vec![],
+            intra_threads: 0,
+            optimization: "all".into(),
+            io_binding: true,
+            ort_provider_options: vec![],
+            binding: None,
+            fallback: false,
+            inputs: vec![],
+            session_create_ms: 1.0,
+            first_run_ms: 1.0,
+            warmup_runs: 1,
+            warmup_ms: 1.0,
+            run_ms: Summary::of(&[median]).unwrap(),
+            samples_ms: vec![median],
+            warnings: vec![],
+            op_profile: None,
+        }
+    }
+
+    #[test]
+    fn comparisons_of_variants_and_graphs() {
+        let models = vec![
+            model("inswapper_128", Role::Swapper, Variant::Original, None, 10.0),
+            model("inswapper_128@no-cuda-graph", Role::Swapper, Variant::Original, Some("no-cuda-graph"), 12.0),
+            model("inswapper_128_fp16", Role::Swapper, Variant::Fp16, None, 4.0),
+            model("inswapper_128_fp16@no-cuda-graph", Role::Swapper, Variant::Fp16, Some("no-cuda-graph"), 6.0),
+            model("det_10g_fp16", Role::Detector, Variant::Fp16, None, 3.0),
+        ];
+        let c = comparisons(&models);
+        let find = |kind: &str, cand: &str| c.iter().find(|x| x.kind == kind && x.candidate == cand).unwrap();
+        assert_eq!(c.len(), 3, "{c:?}");
+        let v = find("variant", "inswapper_128_fp16");
+        assert_eq!((v.baseline.as_str(), v.speedup), ("inswapper_128", 2.5));
+        assert_eq!(find("cuda_graph", "inswapper_128").speedup, 1.2);
+        let g = find("cuda_graph", "inswapper_128_fp16");
+        assert_eq!((g.baseline.as_str(), g.speedup), ("inswapper_128_fp16@no-cuda-graph", 1.5));
     }
 
     #[test]

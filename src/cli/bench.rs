@@ -51,6 +51,9 @@ pub struct Args {
     /// Profiled runs for the per-op breakdown (0 = off)
     #[arg(long)]
     pub op_profile_runs: Option<usize>,
+    /// Also run every CUDA-graph model without graphs, for graph speed-ups from one run
+    #[arg(long)]
+    pub cuda_graph_ab: bool,
     /// Entries per per-op table
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -98,6 +101,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     }
     if let Some(n) = a.op_profile_runs {
         b.op_profile_runs = n;
+    }
+    if a.cuda_graph_ab {
+        b.cuda_graph_ab = true;
     }
     if let Some(s) = a.scale {
         b.scale = s;

@@ -131,7 +131,9 @@ fn list_cmd(ctx: &Ctx, a: ListArgs) -> Result<ExitCode> {
     for ar in &l.archives {
         println!("{:<20} {:<11} {:<19} {}", ar.name, "archive", ar.status.name(), ar.file);
     }
-    println!("test assets (shared folder):");
+    if !l.assets.is_empty() {
+        println!("test assets (shared folder):");
+    }
     for s in &l.assets {
         let kind = match s.kind {
             crate::models::manifest::AssetKind::Model => "model",

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{one_line, print_json, Ctx};
 use crate::models::{synth, Role, Scale};
 use crate::onnx::shape::parse_input_shape;
+use crate::optimize::Skipped;
 use crate::optimize::{
     check_variant, ensure_variant, Action, CheckOutcome, NotEquivalent, OptimizeOptions, VariantOutcome, VariantState,
 };
@@ -68,6 +69,7 @@ enum Row {
     Reused(Box<VariantOutcome>),
     NotEquivalent { source: PathBuf, target: String, variant: PathBuf, error: String, report: Box<EquivalenceReport> },
     Error { source: PathBuf, target: String, error: String },
+    Skipped { source: PathBuf, target: String, reason: String },
     Check(CheckOutcome),
 }
 
@@ -140,6 +142,10 @@ fn recipes(a: &Args) -> Result<Vec<Recipe>> {
         }
     }
     out.dedup_by(|a, b| a.target() == b.target());
+    // Unknown pass names fail here, at their line, before any model is touched.
+    for r in &out {
+        r.build_passes()?;
+    }
     Ok(out)
 }
 
@@ -212,7 +218,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
                 match check_variant(rt, m, r, &opts) {
                     Ok(c) => {
                         match &c.state {
-                            VariantState::Fresh => {}
+                            VariantState::Fresh | VariantState::Skipped(_) => {}
                             VariantState::Missing => problems.push(format!("missing: {}", c.variant.display())),
                             VariantState::Stale(why) => {
                                 problems.push(format!("stale: {} ({})", c.variant.display(), why.join("; ")))
@@ -232,6 +238,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
                 match ensure_variant(rt, m, r, &opts) {
                     Ok(o) if o.action == Action::Created => Row::Created(Box::new(o)),
                     Ok(o) => Row::Reused(Box::new(o)),
+                    Err(e) if e.is::<Skipped>() => {
+                        Row::Skipped { source: m.clone(), target: r.target().into(), reason: e.to_string() }
+                    }
                     Err(e) => {
                         problems.push(one_line(&e));
                         match e.downcast::<NotEquivalent>() {
@@ -253,11 +262,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
                     Row::Created(o) | Row::Reused(o) => describe(o),
                     Row::Check(c) => match &c.state {
                         VariantState::Fresh => format!("fresh    {}", c.variant.display()),
+                        VariantState::Skipped(w) => format!("skipped  {} ({w})", c.variant.display()),
                         VariantState::Missing => format!("MISSING  {}", c.variant.display()),
                         VariantState::Stale(w) => format!("STALE    {}: {}", c.variant.display(), w.join("; ")),
                         VariantState::NonEquivalent(w) => format!("NOT EQUIVALENT {}: {w}", c.variant.display()),
                     },
                     Row::NotEquivalent { error, .. } => format!("REFUSED  {error}"),
+                    Row::Skipped { reason, .. } => format!("skipped  {reason}"),
                     Row::Error { source, target, error } => format!("ERROR    {} {target}: {error}", source.display()),
                 };
                 pb.suspend(|| println!("{line}"));

@@ -250,16 +250,17 @@ fn download(name: &str, urls: &[String], dest: &Path, expect: &Expected, opts: &
         let mut first_offset = None;
         let mut attempt = 0;
         let outcome = loop {
-            match transfer(&agent, url, &part, expect, opts.quiet, name) {
-                Ok((offset, n)) => {
+            match transfer(&agent, url, &part, expect, opts.quiet, name, &mut transferred) {
+                Ok(offset) => {
                     first_offset.get_or_insert(offset);
-                    transferred += n;
                     break Ok(());
                 }
                 Err(Failure::Interrupted(e)) if attempt < opts.retries => {
                     attempt += 1;
                     if !opts.quiet {
-                        eprintln!("{e:#}; resuming (attempt {attempt} of {})", opts.retries);
+                        let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+                        let how = if have > 0 { format!("resuming from byte {have}") } else { "retrying".into() };
+                        eprintln!("{e:#}; {how} (attempt {attempt} of {})", opts.retries);
                     }
                     first_offset.get_or_insert(0);
                 }
@@ -314,6 +315,13 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// Connection errors worth retrying (the server may answer the next attempt); refused
+/// connections and failed name lookups are not.
+fn transient(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(e.kind(), ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe | TimedOut | Interrupted)
+}
+
 /// `bytes START-END/TOTAL` → (START, TOTAL); TOTAL may be `*`.
 fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     let rest = v.trim().strip_prefix("bytes ")?;
@@ -322,8 +330,9 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
-/// One HTTP request: appends the rest of the body to `part`. Returns (offset it started at,
-/// bytes received). The part file is complete when this returns `Ok`.
+/// One HTTP request: appends the rest of the body to `part`, adding the bytes received to
+/// `received` (also when it fails). Returns the offset it started at. The part file is complete
+/// when this returns `Ok`.
 fn transfer(
     agent: &ureq::Agent,
     url: &str,
@@ -331,7 +340,8 @@ fn transfer(
     expect: &Expected,
     quiet: bool,
     label: &str,
-) -> Result<(u64, u64), Failure> {
+    total_received: &mut u64,
+) -> Result<u64, Failure> {
     let mut offset = match fs::metadata(part) {
         Ok(m) => m.len(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
@@ -342,7 +352,7 @@ fn transfer(
             fs::remove_file(part).map_err(|e| Failure::Local(io_error(e, part, "cannot delete")))?;
             offset = 0;
         } else if offset == size && offset > 0 {
-            return Ok((offset, 0));
+            return Ok(offset);
         }
     }
     let mut req = agent.get(url);
@@ -352,8 +362,8 @@ fn transfer(
     let mut resp = match req.call() {
         Ok(r) => r,
         Err(ureq::Error::Timeout(t)) => return Err(Failure::Interrupted(anyhow!("{url}: timed out ({t})"))),
-        Err(ureq::Error::Io(e)) if e.kind() != io::ErrorKind::ConnectionRefused => {
-            return Err(Failure::Interrupted(anyhow::Error::new(e).context(format!("{url}: connection failed"))))
+        Err(ureq::Error::Io(e)) if transient(&e) => {
+            return Err(Failure::Interrupted(anyhow::Error::new(e).context(format!("{url}: connection broke"))))
         }
         Err(e) => return Err(Failure::Remote(anyhow::Error::new(e).context(format!("cannot download {url}")))),
     };
@@ -423,6 +433,7 @@ fn transfer(
             break Err(Failure::Local(io_error(e, part, "cannot write the download")));
         }
         received += n as u64;
+        *total_received += n as u64;
         pb.inc(n as u64);
     };
     pb.finish_and_clear();
@@ -438,7 +449,7 @@ fn transfer(
             )));
         }
     }
-    Ok((offset, received))
+    Ok(offset)
 }
 
 /// Extracts `member` of the zip `archive` into `dest` through a temporary file, checking it

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::manifest::{Archive, Asset, ModelEntry};
 
@@ -224,38 +223,6 @@ pub fn place(tmp: &Path, dest: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A writer that hashes what passes through it.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: io::Write> HashingWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), written: 0 }
-    }
-
-    /// The inner writer, the sha256 (hex) and the number of bytes written.
-    pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex::encode(self.hasher.finalize()), self.written)
-    }
-}
-
-impl<W: io::Write> io::Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Copies `src` to `dst` (created, truncated) and syncs it; returns the bytes copied.

@@ -506,6 +506,30 @@ mod tests {
     }
 
     #[test]
+    fn integers_are_copied_exactly_and_mod_follows_onnx() {
+        // Values beyond 2^53 survive Concat/Gather/Slice/Where (no trip through f64).
+        let big = Tensor::i64_vec(&[i64::MAX - 1, i64::MIN + 1, 3]);
+        let c = eval(&node("Concat", vec![attr::int("axis", 0)]), &[Some(&big), Some(&big)], &[None, None])
+            .unwrap()
+            .remove(0);
+        assert_eq!(c.as_i64s().unwrap()[..2], [i64::MAX - 1, i64::MIN + 1]);
+        let g = eval(&node("Gather", vec![]), &[Some(&big), Some(&Tensor::i64_scalar(0))], &[None, None]).unwrap();
+        assert_eq!(g[0], Tensor::i64_scalar(i64::MAX - 1));
+        // Mod with fmod = 0 takes the divisor's sign; fmod = 1 the dividend's.
+        let (a, b) = (Tensor::i64_vec(&[-7, 7, -7]), Tensor::i64_vec(&[3, -3, -3]));
+        let m = eval(&node("Mod", vec![]), &[Some(&a), Some(&b)], &[None, None]).unwrap();
+        assert_eq!(m[0], Tensor::i64_vec(&[2, -2, -1]));
+        let f = eval(&node("Mod", vec![attr::int("fmod", 1)]), &[Some(&a), Some(&b)], &[None, None]).unwrap();
+        assert_eq!(f[0], Tensor::i64_vec(&[-1, 1, -1]));
+        // Range keeps int32.
+        let i32s = |v: i32| Tensor { dims: vec![], data: TensorData::I32(vec![v]) };
+        let mut range = node("Range", vec![]);
+        range.input.push("c".into());
+        let r = eval(&range, &[Some(&i32s(0)), Some(&i32s(5)), Some(&i32s(2))], &[None, None, None]).unwrap();
+        assert_eq!(r[0], Tensor { dims: vec![3], data: TensorData::I32(vec![0, 2, 4]) });
+    }
+
+    #[test]
     fn reshape_rules() {
         assert_eq!(reshape_dims(&[1, 4, 6], &[0, -1], false), Some(vec![1, 24]));
         assert_eq!(reshape_dims(&[2, 3], &[-1, -1], false), None);

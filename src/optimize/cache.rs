@@ -95,7 +95,9 @@ pub struct Blockers {
     pub scalar_gather: usize,
 }
 
-/// Wall time of each phase of making one variant (seconds).
+/// Wall time of each phase of making one variant (seconds). Hashing the source runs on a second
+/// thread alongside loading it, and hashing the variant alongside writing it, so the phases add
+/// up to more than `total_s` when cores are free.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Timings {
     /// Hashing the source model.
@@ -108,7 +110,7 @@ pub struct Timings {
     pub encode_s: f64,
     /// The equivalence check (both models on ORT CPU).
     pub verify_s: f64,
-    /// Writing the variant and the sidecar.
+    /// Writing (and syncing) the variant and the sidecar, hashing the variant.
     pub write_s: f64,
     pub total_s: f64,
 }

@@ -128,13 +128,24 @@ pub struct NotEquivalent {
     pub report: Box<EquivalenceReport>,
 }
 
+/// The recipe does not apply to the model's role (its `skip` says why); nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: the {target} recipe skips {} models: {reason}", .source_path.display(), .role.name())]
+pub struct Skipped {
+    pub target: String,
+    pub source_path: PathBuf,
+    pub role: Role,
+    pub reason: String,
+}
+
 /// The role of a model: from its file name (the model set's file names and common aliases),
 /// else from its I/O signature.
 pub fn guess_role(path: &Path, model: &Model) -> Option<Role> {
     role_from_name(path).or_else(|| role_from_signature(model))
 }
 
-/// The role a model's file name claims: the model set's file names and common aliases.
+/// The role a file name suggests: the model set's file names (`inswapper_128…`), role names and
+/// common aliases (`gfpgan`, `scrfd`, `arcface`, …).
 pub fn role_from_name(path: &Path) -> Option<Role> {
     let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
     for role in Role::ALL {
@@ -155,8 +166,9 @@ pub fn role_from_name(path: &Path) -> Option<Role> {
     aliases.iter().find(|(a, _)| stem.contains(a)).map(|(_, r)| *r)
 }
 
-/// The role a model's I/O signature suggests.
-fn role_from_signature(model: &Model) -> Option<Role> {
+/// The role an I/O signature suggests (detectors: 6, 9 or 10 outputs; swapper: a 1×512 second
+/// input; landmarks: 212 outputs; recogniser: a 1×512 output; enhancer: image in, same image out).
+pub fn role_from_signature(model: &Model) -> Option<Role> {
     let g = model.graph();
     let inits: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
     let ins: Vec<Option<Vec<Option<i64>>>> =
@@ -250,7 +262,8 @@ struct Plan {
     role: Option<Role>,
     shapes: BTreeMap<String, Vec<i64>>,
     symbolic: bool,
-    passes: Vec<Box<dyn Pass>>,
+    /// (position in the recipe, pass), skipping the role's `skip_passes`.
+    passes: Vec<(usize, Box<dyn Pass>)>,
     verify: VerifySpec,
 }
 
@@ -274,21 +287,37 @@ fn plan(path: &Path, model: &Model, recipe: &Recipe, opts: &OptimizeOptions) -> 
     // The recipe's shapes for inputs this model has (a user's export may name them differently).
     let shapes: BTreeMap<String, Vec<i64>> =
         recipe.input_shapes(role, &opts.input_shapes).into_iter().filter(|(k, _)| names.contains(k)).collect();
-    let passes = recipe.build_passes_with(&|n| (opts.resolver)(n))?;
     let model_spec = recipe.model(role);
-    let fuse_io = match recipe.spec.passes.iter().position(|p| p.name.get_ref() == "fuse-io") {
-        Some(i) => {
-            let o = recipe.options_for(i, role);
-            let spec: FuseIoSpec = toml::Value::Table(o)
-                .try_into()
-                .with_context(|| format!("{}: fuse-io options for this model", recipe.source))?;
-            (!spec.inputs.is_empty() || !spec.outputs.is_empty()).then_some(spec)
+    if let (Some(reason), Some(role)) = (&model_spec.skip, role) {
+        return Err(Skipped {
+            target: recipe.target().to_string(),
+            source_path: path.to_path_buf(),
+            role,
+            reason: reason.clone(),
         }
-        None => None,
-    };
+        .into());
+    }
+    let run = recipe.passes_for(role);
+    let passes: Vec<(usize, Box<dyn Pass>)> = recipe
+        .build_passes_with(&|n| (opts.resolver)(n))?
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| run.contains(i))
+        .collect();
+    let fuse_io =
+        match recipe.spec.passes.iter().position(|p| p.name.get_ref() == "fuse-io").filter(|i| run.contains(i)) {
+            Some(i) => {
+                let o = recipe.options_for(i, role);
+                let spec: FuseIoSpec = toml::Value::Table(o)
+                    .try_into()
+                    .with_context(|| format!("{}: fuse-io options for this model", recipe.source))?;
+                (!spec.inputs.is_empty() || !spec.outputs.is_empty()).then_some(spec)
+            }
+            None => None,
+        };
     let verify = VerifySpec {
         role,
-        exact: passes.iter().all(|p| p.exact()),
+        exact: passes.iter().all(|(_, p)| p.exact()),
         tolerance: model_spec.tolerance,
         outputs: model_spec.outputs,
         input_shapes: shapes.clone(),
@@ -325,53 +354,81 @@ pub fn ensure_variant(
         remove_stale_temps(p);
     }
     let mut t = Timings::default();
-    opts.phase(&label, "hashing");
-    let clock = Instant::now();
-    let source_sha = source_sha256(model_path)?;
-    t.hash_s = clock.elapsed().as_secs_f64();
     let rkey = recipe_key(recipe, &opts.input_shapes);
+    let cached = if paths.variant.is_file() { Sidecar::read(&paths.sidecar) } else { None };
+    // The source is hashed on a second thread alongside what comes next either way: hashing the
+    // cached variant when its sidecar may vouch for it, else loading the model to rewrite it.
+    let may_reuse = cached.as_ref().is_some_and(|c| c.recipe.hash == rkey && c.tool_version == opts.tool_version);
+    opts.phase(&label, if may_reuse { "hashing" } else { "hashing and loading" });
+    let (source_sha, variant_sha, loaded) = std::thread::scope(|sc| {
+        let hashing = sc.spawn(|| {
+            let clock = Instant::now();
+            (source_sha256(model_path), clock.elapsed().as_secs_f64())
+        });
+        let clock = Instant::now();
+        let (variant_sha, loaded) =
+            if may_reuse { (Some(sha256_file(&paths.variant)), None) } else { (None, Some(Model::load(model_path))) };
+        let other_s = clock.elapsed().as_secs_f64();
+        let (sha, hash_s) = hashing.join().unwrap_or_else(|_| (Err(anyhow::anyhow!("hashing thread panicked")), 0.0));
+        t.hash_s = hash_s;
+        if loaded.is_some() {
+            t.load_s = other_s;
+        }
+        (sha, variant_sha, loaded)
+    });
+    let source_sha = source_sha?;
 
     let mut remade_because = Vec::new();
-    if paths.variant.is_file() {
-        match Sidecar::read(&paths.sidecar) {
-            Some(s) => {
-                let mut why = s.mismatches(&source_sha, &rkey, &opts.tool_version);
-                if why.is_empty() {
-                    opts.phase(&label, "checking the cached variant");
-                    match sha256_file(&paths.variant) {
-                        Ok(h) if h == s.variant.sha256 && s.equivalence.passed => {
-                            return Ok(VariantOutcome {
-                                action: Action::Reused,
-                                source: model_path.to_path_buf(),
-                                variant: paths.variant,
-                                sidecar_path: paths.sidecar,
-                                remade_because,
-                                sidecar: s,
-                            });
-                        }
-                        Ok(_) => why.push("variant file was modified after it was written".into()),
-                        Err(e) => why.push(format!("variant unreadable: {e:#}")),
-                    }
+    match (&cached, variant_sha) {
+        (None, _) if paths.variant.is_file() => remade_because.push("no readable sidecar".into()),
+        (None, _) => {}
+        (Some(c), variant_sha) => {
+            remade_because = c.mismatches(&source_sha, &rkey, &opts.tool_version);
+            match variant_sha {
+                Some(Ok(h)) if remade_because.is_empty() && h == c.variant.sha256 && c.equivalence.passed => {
+                    return Ok(VariantOutcome {
+                        action: Action::Reused,
+                        source: model_path.to_path_buf(),
+                        variant: paths.variant,
+                        sidecar_path: paths.sidecar,
+                        remade_because,
+                        sidecar: cached.expect("matched above"),
+                    });
                 }
-                remade_because = why;
+                Some(Ok(h)) if h != c.variant.sha256 => {
+                    remade_because.push("variant file was modified after it was written".into())
+                }
+                Some(Err(e)) => remade_because.push(format!("variant unreadable: {e:#}")),
+                _ => {}
             }
-            None => remade_because.push("no readable sidecar".into()),
+            if remade_because.is_empty() {
+                remade_because.push("the cached variant's equivalence check had failed".into());
+            }
         }
     }
 
-    opts.phase(&label, "loading");
-    let clock = Instant::now();
-    let original = Model::load(model_path)?;
-    t.load_s = clock.elapsed().as_secs_f64();
+    let original = match loaded {
+        Some(m) => m?,
+        None => {
+            opts.phase(&label, "loading");
+            let clock = Instant::now();
+            let m = Model::load(model_path)?;
+            t.load_s = clock.elapsed().as_secs_f64();
+            m
+        }
+    };
     let plan = plan(model_path, &original, recipe, opts)?;
 
     opts.phase(&label, "rewriting");
     let clock = Instant::now();
     // Tensor payloads are reference-counted, so the copy shares every weight with the original.
     let mut rewritten = original.clone();
+    // The copy is not the file the original came from.
+    rewritten.path = None;
     let nodes_before = original.graph().node.len();
     let mut records = Vec::new();
-    for (i, pass) in plan.passes.iter().enumerate() {
+    for (i, pass) in plan.passes.iter() {
+        let i = *i;
         let ctx = recipe.context(i, plan.role, &plan.shapes);
         let mut r = pass
             .run(&mut rewritten, &ctx)
@@ -421,14 +478,20 @@ pub fn ensure_variant(
         rewritten.save(&paths.variant, DataLayout::External)?;
         (source_sha256(&paths.variant)?, None)
     } else {
-        let staged = write_staged(&paths.variant, &bytes)?;
+        // Hash while the file is staged (and synced): the write waits on the disk, not the CPU.
+        let (staged, sha) = std::thread::scope(|sc| {
+            let hashing = sc.spawn(|| sha256_hex(&bytes));
+            (write_staged(&paths.variant, &bytes), hashing.join())
+        });
+        let staged = staged?;
+        let sha = sha.map_err(|_| anyhow::anyhow!("hashing thread panicked"))?;
         match std::fs::remove_file(&paths.variant) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(anyhow::Error::new(e).context(format!("{}: cannot replace", paths.variant.display())))
             }
             _ => {}
         }
-        (sha256_hex(&bytes), Some(staged))
+        (sha, Some(staged))
     };
     let sidecar = Sidecar {
         schema: cache::SIDECAR_SCHEMA,
@@ -469,6 +532,12 @@ pub fn ensure_variant(
     })
 }
 
+/// The role of the model at `path`: the option, else guessed from its name, else from its
+/// signature (loading it).
+fn guess_role_of_file(path: &Path, opts: &OptimizeOptions) -> Option<Role> {
+    opts.role.or_else(|| role_from_name(path).or_else(|| Model::load(path).ok().and_then(|m| role_from_signature(&m))))
+}
+
 /// Whether a variant on disk can be used as is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", content = "why", rename_all = "snake_case")]
@@ -481,6 +550,8 @@ pub enum VariantState {
     Stale(Vec<String>),
     /// Fails (or failed) its equivalence check.
     NonEquivalent(String),
+    /// The recipe does not apply to this model's role (the reason).
+    Skipped(String),
 }
 
 /// The result of checking one variant.
@@ -504,6 +575,9 @@ pub fn check_variant(rt: &Runtime, model_path: &Path, recipe: &Recipe, opts: &Op
         variant: paths.variant.clone(),
         state,
     };
+    if let Some(reason) = guess_role_of_file(model_path, opts).and_then(|r| recipe.model(Some(r)).skip) {
+        return Ok(done(VariantState::Skipped(reason)));
+    }
     if !paths.variant.is_file() {
         return Ok(done(VariantState::Missing));
     }

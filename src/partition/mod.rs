@@ -233,6 +233,9 @@ impl Plan {
 /// Predicts how `opts.ep` partitions `model`.
 pub fn plan(model: &Model, opts: &PlanOptions) -> Result<Plan> {
     let table = rules::table(opts.ep)?;
+    if opts.ort_version < table.oldest {
+        bail!("the {} rules describe ORT {} and later, not {}", opts.ep, table.oldest, opts.ort_version);
+    }
     let format = table.resolve_format(opts.format)?;
     let (optimised, report) =
         prepass::run(model, &opts.input_shapes).context("simulating ORT's graph optimisations")?;
@@ -369,6 +372,56 @@ pub fn recipe_impact(
     }
     let overall = compare(model, &current, opts)?;
     Ok(RecipeImpact { steps, overall })
+}
+
+/// Over a range of ORT releases: in which ones each pass of a recipe is needed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassNeed {
+    pub pass: String,
+    /// Releases where the pass reduces partitions or CPU nodes (given the passes before it).
+    pub needed_in: Vec<OrtVersion>,
+    /// One line for humans, e.g. "needed in ORT 1.20–1.25".
+    pub summary: String,
+}
+
+/// Collapses releases into ranges: `1.20–1.25, 1.27`.
+pub fn ranges(v: &[OrtVersion]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1].major == v[j].major && v[j + 1].minor == v[j].minor + 1 {
+            j += 1;
+        }
+        out.push(if i == j { v[i].to_string() } else { format!("{}–{}", v[i], v[j]) });
+        i = j + 1;
+    }
+    out.join(", ")
+}
+
+/// Summarises [`recipe_impact`]s made for several releases (same model, EP and format, the releases in
+/// ascending order) into the releases each pass is needed in.
+pub fn pass_needs(impacts: &[(OrtVersion, RecipeImpact)]) -> Vec<PassNeed> {
+    let Some((_, first)) = impacts.first() else { return vec![] };
+    first
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(k, step)| {
+            let needed_in: Vec<OrtVersion> = impacts
+                .iter()
+                .filter(|(_, r)| r.steps.get(k).is_some_and(|s| s.verdict == "needed"))
+                .map(|(v, _)| *v)
+                .collect();
+            let all: Vec<OrtVersion> = impacts.iter().map(|(v, _)| *v).collect();
+            let summary = if needed_in.is_empty() {
+                format!("not needed in ORT {}", ranges(&all))
+            } else {
+                format!("needed in ORT {} (of {})", ranges(&needed_in), ranges(&all))
+            };
+            PassNeed { pass: step.pass.clone(), needed_in, summary }
+        })
+        .collect()
 }
 
 /// Parses `--input-shape NAME=DIMS` options into a map (later duplicates win).

@@ -11,13 +11,17 @@
 //! - constant folding: nodes whose inputs are all constant, and `Shape` of a statically shaped
 //!   tensor, become initializers (values computed when small, shape-only placeholders otherwise);
 //! - identity elimination;
+//! - common subexpression elimination (an exporter's `Shape(x)` repeated per dimension becomes one);
 //! - reshape fusion: a Reshape target built from the Reshape input's own dims and constants becomes a
-//!   constant (`0` copies a dim), even with symbolic dims;
+//!   constant (`0` copies a dim), even with symbolic dims; a chain of Reshape/Squeeze/Unsqueeze with
+//!   a static result becomes one Reshape;
 //! - Conv + BatchNormalization / Add / Mul fusion with constant operands;
 //! - removal of nodes left without consumers.
 //!
 //! Other level-1 rewrites (Slice/Unsqueeze/Expand/Cast no-op removal, Gemm/Div-Mul fusions) only
 //! remove nodes no EP rule in this project treats differently, so they are not simulated.
+//! `tests/partitions_ort.rs` checks the result against ORT's own level-1 output (op by op) on every
+//! replica and on a real SCRFD export.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -58,8 +62,12 @@ pub struct PrepassReport {
     pub folded: usize,
     pub shapes_folded: usize,
     pub identities_removed: usize,
+    /// Nodes merged with an identical node on the same inputs (common subexpression elimination).
+    pub duplicates_merged: usize,
     /// Reshape targets fused into constants.
     pub reshape_fusions: usize,
+    /// Reshape/Squeeze/Unsqueeze chains with a static result merged into one Reshape.
+    pub reshape_chains: usize,
     /// BatchNormalization / Add / Mul folded into a preceding Conv.
     pub conv_fusions: usize,
     /// Nodes removed because nothing used their outputs any more.
@@ -69,7 +77,13 @@ pub struct PrepassReport {
 impl PrepassReport {
     /// Nodes the prepass removed in total.
     pub fn removed(&self) -> usize {
-        self.constants + self.folded + self.identities_removed + self.conv_fusions + self.dead_removed
+        self.constants
+            + self.folded
+            + self.identities_removed
+            + self.duplicates_merged
+            + self.reshape_chains
+            + self.conv_fusions
+            + self.dead_removed
     }
 }
 
@@ -85,7 +99,9 @@ pub fn run(model: &Model, input_shapes: &BTreeMap<String, Vec<i64>>) -> Result<(
         let before = report.clone();
         fold_constants(&mut m, &mut report)?;
         eliminate_identities(m.graph_mut(), &mut report);
+        eliminate_common_subexpressions(m.graph_mut(), &mut report)?;
         fuse_reshape_targets(&mut m, &mut report)?;
+        fuse_reshape_chains(&mut m, &mut report)?;
         fuse_into_conv(m.graph_mut(), &mut report);
         remove_dead(m.graph_mut(), &mut report)?;
         if report == before {
@@ -260,10 +276,106 @@ fn eliminate_identities(g: &mut GraphProto, report: &mut PrepassReport) {
     }
 }
 
+/// Merges nodes that compute the same thing: same op, same attributes, same inputs, where a
+/// single-element constant counts by value (ORT shares such constants first). Typical case: an
+/// exporter's `Shape(x)` repeated once per dimension it reads.
+fn eliminate_common_subexpressions(g: &mut GraphProto, report: &mut PrepassReport) -> Result<()> {
+    use prost::Message;
+    let idx = GraphIndex::new(g)?;
+    let order = idx.topological_order(g)?;
+    let consts = constant_names(g);
+    let small: HashMap<&str, Vec<u8>> = g
+        .initializer
+        .iter()
+        .filter(|t| consts.contains(&t.name) && crate::onnx::tensor::proto_numel(t) <= 1 && t.dims.len() <= 1)
+        .filter_map(|t| {
+            let v = Tensor::from_proto(t).ok()?;
+            let value = match v.as_i64s() {
+                Some(i) => format!("{i:?}"),
+                None => format!("{:?}", v.to_f32s()),
+            };
+            Some((t.name.as_str(), format!("{}:{:?}:{value}", t.data_type, t.dims).into_bytes()))
+        })
+        .collect();
+    let mut rename: HashMap<String, String> = HashMap::new();
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut drop: HashSet<usize> = HashSet::new();
+    for &i in &order {
+        let n = &g.node[i];
+        if NEVER_FOLD.contains(&n.op_type.as_str()) || n.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty())
+        {
+            continue;
+        }
+        if n.output.iter().any(|o| idx.is_graph_output(o)) {
+            continue;
+        }
+        let mut key = format!("{}|{}|{}", n.domain, n.op_type, n.output.len()).into_bytes();
+        for x in &n.input {
+            let x = rename.get(x).unwrap_or(x);
+            key.push(0);
+            match small.get(x.as_str()) {
+                Some(v) => key.extend_from_slice(v),
+                None => key.extend_from_slice(x.as_bytes()),
+            }
+        }
+        let mut attrs = n.attribute.clone();
+        attrs.sort_by(|a, b| a.name.cmp(&b.name));
+        for a in &attrs {
+            key.push(1);
+            key.extend_from_slice(&a.encode_to_vec());
+        }
+        match seen.get(&key) {
+            Some(&first) => {
+                for (o, keep) in n.output.iter().zip(&g.node[first].output) {
+                    rename.insert(o.clone(), keep.clone());
+                }
+                drop.insert(i);
+            }
+            None => {
+                seen.insert(key, i);
+            }
+        }
+    }
+    if drop.is_empty() {
+        return Ok(());
+    }
+    report.duplicates_merged += drop.len();
+    g.node = std::mem::take(&mut g.node)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+        .map(|(_, n)| n)
+        .collect();
+    for n in &mut g.node {
+        for x in n.input.iter_mut() {
+            if let Some(r) = rename.get(x) {
+                *x = r.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
 /// For a Reshape target built as `Concat(axis 0)` of constants and `Unsqueeze(Gather(Shape(x), k))`
 /// where `x` is the Reshape's own input and `k` the position in the target, the target is the
 /// constant with `0` ("keep this dim") at those positions.
 fn fuse_reshape_targets(m: &mut Model, report: &mut PrepassReport) -> Result<()> {
+    // Shape inference is the costly part: skip it when no Reshape takes a computed Concat target.
+    let concats: HashSet<&str> = m
+        .graph()
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Concat")
+        .flat_map(|n| n.output.iter().map(String::as_str))
+        .collect();
+    if !m
+        .graph()
+        .node
+        .iter()
+        .any(|n| n.op_type == "Reshape" && n.input.get(1).is_some_and(|t| concats.contains(t.as_str())))
+    {
+        return Ok(());
+    }
     let info = infer(m, &HashMap::new())?;
     let g = m.graph();
     let idx = GraphIndex::new(g)?;
@@ -340,6 +452,90 @@ fn fuse_reshape_targets(m: &mut Model, report: &mut PrepassReport) -> Result<()>
     Ok(())
 }
 
+/// A chain of Reshape/Squeeze/Unsqueeze whose final shape is static becomes one Reshape to that
+/// shape (ORT's reshape fusion merges contiguous reshapes). Intermediate values must feed only the
+/// next node of the chain.
+fn fuse_reshape_chains(m: &mut Model, report: &mut PrepassReport) -> Result<()> {
+    const RESHAPES: &[&str] = &["Reshape", "Squeeze", "Unsqueeze"];
+    let g = m.graph();
+    let chainable = |i: usize| RESHAPES.contains(&g.node[i].op_type.as_str());
+    let idx = GraphIndex::new(g)?;
+    // Cheap test before shape inference: some reshape-like node fed by another.
+    let any = (0..g.node.len()).any(|i| {
+        chainable(i) && g.node[i].input.first().and_then(|x| idx.producer.get(x)).is_some_and(|&p| chainable(p))
+    });
+    if !any {
+        return Ok(());
+    }
+    let info = infer(m, &HashMap::new())?;
+    let mut chains: Vec<(Vec<usize>, Vec<i64>)> = Vec::new();
+    let mut used: HashSet<usize> = HashSet::new();
+    for i in idx.topological_order(g)? {
+        if !chainable(i) || used.contains(&i) {
+            continue;
+        }
+        // Start only where the input does not come from a chainable single-use producer.
+        let n = &g.node[i];
+        let from_chain = n
+            .input
+            .first()
+            .and_then(|x| idx.producer.get(x).map(|&p| (x, p)))
+            .is_some_and(|(x, p)| chainable(p) && idx.consumers_of(x).len() == 1 && !idx.is_graph_output(x));
+        if from_chain {
+            continue;
+        }
+        let mut chain = vec![i];
+        loop {
+            let last = &g.node[*chain.last().expect("non-empty")];
+            let Some(out) = last.output.first() else { break };
+            let next = idx.consumers_of(out);
+            if next.len() != 1
+                || idx.is_graph_output(out)
+                || !chainable(next[0])
+                || g.node[next[0]].input.first() != Some(out)
+            {
+                break;
+            }
+            chain.push(next[0]);
+        }
+        if chain.len() < 2 {
+            continue;
+        }
+        let last = &g.node[*chain.last().expect("non-empty")];
+        if let Some(shape) = last.output.first().and_then(|o| info.shape(o)) {
+            used.extend(chain.iter().copied());
+            chains.push((chain, shape));
+        }
+    }
+    if chains.is_empty() {
+        return Ok(());
+    }
+    let g = m.graph_mut();
+    let mut drop: HashSet<usize> = HashSet::new();
+    for (chain, shape) in chains {
+        let first = chain[0];
+        let last = *chain.last().expect("non-empty");
+        let name = format!("{}_fused_shape", g.node[last].output[0]);
+        g.initializer.push(Tensor::i64_vec(&shape).to_proto(&name));
+        let data = g.node[first].input[0].clone();
+        let out = g.node[last].output[0].clone();
+        let node = &mut g.node[first];
+        node.op_type = "Reshape".into();
+        node.input = vec![data, name];
+        node.output = vec![out];
+        node.attribute.clear();
+        drop.extend(chain[1..].iter().copied());
+        report.reshape_chains += chain.len() - 1;
+    }
+    g.node = std::mem::take(&mut g.node)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+        .map(|(_, n)| n)
+        .collect();
+    Ok(())
+}
+
 /// Folds a BatchNormalization, or an Add/Mul by a per-channel constant, into the Conv before it.
 fn fuse_into_conv(g: &mut GraphProto, report: &mut PrepassReport) {
     loop {
@@ -369,14 +565,10 @@ fn fuse_into_conv(g: &mut GraphProto, report: &mut PrepassReport) {
             }
             let channels = conv.input.get(1).and_then(|w| shape_of.get(w.as_str())).and_then(|d| d.first().copied());
             // ORT's ConvAddFusion / ConvMulFusion take a per-channel constant ([C,1,1] or [1,C,1,1]);
-            // Mul also takes a single value.
-            let operand_fits = |name: &str, scalar_ok: bool| -> bool {
+            // checked against ORT 1.22: a [1]-shaped Mul operand is not fused.
+            let operand_fits = |name: &str| -> bool {
                 match (consts.contains(name), shape_of.get(name), channels) {
-                    (true, Some(d), Some(c)) => {
-                        d.as_slice() == [c, 1, 1]
-                            || d.as_slice() == [1, c, 1, 1]
-                            || scalar_ok && d.iter().product::<i64>() == 1
-                    }
+                    (true, Some(d), Some(c)) => d.as_slice() == [c, 1, 1] || d.as_slice() == [1, c, 1, 1],
                     _ => false,
                 }
             };
@@ -385,8 +577,7 @@ fn fuse_into_conv(g: &mut GraphProto, report: &mut PrepassReport) {
                     n.output.iter().filter(|o| !o.is_empty()).count() == 1
                         && n.input[1..].iter().all(|x| consts.contains(x))
                 }
-                "Add" => n.input.len() == 2 && operand_fits(&n.input[1], false),
-                "Mul" => n.input.len() == 2 && operand_fits(&n.input[1], true),
+                "Add" | "Mul" => n.input.len() == 2 && operand_fits(&n.input[1]),
                 _ => false,
             };
             if fusable {

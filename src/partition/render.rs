@@ -45,7 +45,9 @@ pub fn plan_text(plan: &Plan, model: &str, detail: bool) -> String {
         (pre.constants, "Constant → initializer"),
         (pre.folded, "folded to constants"),
         (pre.identities_removed, "Identity removed"),
+        (pre.duplicates_merged, "duplicates merged"),
         (pre.reshape_fusions, "Reshape targets fused"),
+        (pre.reshape_chains, "merged into Reshape chains"),
         (pre.conv_fusions, "fused into Conv"),
         (pre.dead_removed, "dead removed"),
     ] {
@@ -106,14 +108,14 @@ pub fn plan_text(plan: &Plan, model: &str, detail: bool) -> String {
     if !plan.cpu_nodes.is_empty() {
         let _ = writeln!(s, "  on the CPU:");
         // Group by (op, rule, reason) so 14 identical Pads print once.
-        let mut groups: BTreeMap<(String, String, String), (usize, Vec<String>, Option<String>)> = BTreeMap::new();
+        type Key = (String, String, String);
+        let mut groups: BTreeMap<Key, (Vec<String>, Option<String>)> = BTreeMap::new();
         for v in &plan.cpu_nodes {
             let key = (v.op.clone(), v.rule.clone(), v.reason.clone().unwrap_or_default());
-            let e = groups.entry(key).or_insert((0, vec![], v.hint.clone()));
-            e.0 += 1;
-            e.1.push(v.name.clone());
+            groups.entry(key).or_insert_with(|| (vec![], v.hint.clone())).0.push(v.name.clone());
         }
-        for ((op, rule, reason), (n, names, hint)) in groups {
+        for ((op, rule, reason), (names, hint)) in groups {
+            let n = names.len();
             let examples =
                 if detail || names.len() <= 3 { names.join(", ") } else { format!("{}, … ", names[..2].join(", ")) };
             let _ = writeln!(s, "    {n:>3}× {op:<12} {reason} [{rule}]");

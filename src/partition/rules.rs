@@ -403,6 +403,18 @@ impl RuleTable {
         v
     }
 
+    /// Every release from the oldest the table describes to the newest one any rule names.
+    pub fn releases(&self) -> Vec<OrtVersion> {
+        let mut newest = self.oldest;
+        for r in &self.rules {
+            newest = newest.max(r.since).max(r.until.unwrap_or(r.since));
+        }
+        if let Some(d) = &self.partitioning.drop_trivial {
+            newest = newest.max(d.since);
+        }
+        (self.oldest.minor..=newest.minor).map(|m| OrtVersion::new(self.oldest.major, m)).collect()
+    }
+
     /// True when the drop-trivial heuristic applies at `ort` and `op` is trivial.
     pub fn is_trivial(&self, op: &str, ort: OrtVersion) -> bool {
         self.partitioning.drop_trivial.as_ref().is_some_and(|d| ort >= d.since && d.ops.iter().any(|o| o == op))
@@ -563,9 +575,7 @@ impl RuleTable {
         if let Some(r) = rule {
             allowed.extend(r.extra_dtypes.iter().map(String::as_str));
         }
-        if ctx.input(0).is_none() {
-            return None;
-        }
+        ctx.input(0)?;
         match ctx.dtype(0) {
             Some(d) if allowed.contains(&d.as_str()) => None,
             Some(d) => Some((gid("dtype"), format!("input 0 is {d}; {op} takes {}", allowed.join("/")))),
@@ -612,7 +622,7 @@ fn check(c: &Check, ctx: &NodeCtx) -> bool {
         },
         Check::StaticShape { input } => ctx.shape(*input).is_some_and(|s| s.iter().all(Option::is_some)),
         Check::InputDtype { input, allowed } => {
-            ctx.input(*input).is_none() || ctx.dtype(*input).is_some_and(|d| allowed.iter().any(|a| *a == d))
+            ctx.input(*input).is_none() || ctx.dtype(*input).is_some_and(|d| allowed.contains(&d))
         }
         Check::MinOutputs { n } => ctx.node.output.len() >= *n,
         Check::MaxOutputs { n } => ctx.node.output.iter().filter(|o| !o.is_empty()).count() <= *n,

@@ -170,7 +170,19 @@ pub fn verify(plan: &Plan, log: &str) -> Result<VerifyReport> {
             f.placed.get(&plan.provider).copied(),
         );
     } else {
-        row(&format!("nodes placed on {}", plan.provider), plan.claimed, f.placed.get(&plan.provider).copied());
+        // ORT inserts one Memcpy node per tensor copied between a CPU node and the device, and
+        // places it on the device EP; graph inputs and outputs are copied without nodes.
+        let copies: BTreeSet<(&str, &str)> = plan
+            .crossings
+            .iter()
+            .filter(|c| c.peer.starts_with("CPU node") && c.bytes != Some(0))
+            .map(|c| (c.tensor.as_str(), c.direction.as_str()))
+            .collect();
+        row(
+            &format!("nodes placed on {} (+copies)", plan.provider),
+            plan.claimed + copies.len(),
+            f.placed.get(&plan.provider).copied(),
+        );
     }
     row("nodes placed on CPU", plan.cpu_nodes.len(), f.placed.get("CPUExecutionProvider").copied());
 

@@ -111,48 +111,53 @@ pub fn umeyama(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Result<Affine> {
 
 /// Cuts a `side × side` RGB crop out of `src`: each crop pixel (x, y) takes `src` at `inv(m)(x, y)`,
 /// bilinear, black outside the frame. `m` maps frame pixels to crop pixels.
+///
+/// Pixels whose four taps are inside the frame take a fixed-point path (16.16 coordinates stepped
+/// along the row, 8-bit weights); the rest (crops reaching past the frame edge) a checked one.
 pub fn warp_affine(src: &Frame, m: &Affine, side: u32) -> Result<Frame> {
     let Some(inv) = m.invert() else { bail!("the alignment transform is singular") };
     let mut out = Frame::new(side, side, PixelFormat::Rgb);
     let (w, h) = (src.width as i64, src.height as i64);
     let stride = src.stride();
-    let swap = src.format == PixelFormat::Bgr;
-    let [a, b, c, d, e, f] = inv.0;
+    let order: [usize; 3] = if src.format == PixelFormat::Bgr { [2, 1, 0] } else { [0, 1, 2] };
+    let [a, b, c, d, e, f] = inv.0.map(f64::from);
+    const ONE: f64 = 65536.0;
+    let (dx, dy) = ((a * ONE).round() as i64, (d * ONE).round() as i64);
+    let data = &src.data[..];
     for y in 0..side as usize {
         let row = &mut out.data[y * side as usize * 3..(y + 1) * side as usize * 3];
-        let fy = y as f32;
-        let (mut sx, mut sy) = (b * fy + c, e * fy + f);
+        let fy = y as f64;
+        let mut sx = ((b * fy + c) * ONE).round() as i64;
+        let mut sy = ((e * fy + f) * ONE).round() as i64;
         for px in row.chunks_exact_mut(3) {
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (wx, wy) = (sx - x0, sy - y0);
-            let (xi, yi) = (x0 as i64, y0 as i64);
+            let (xi, yi) = (sx >> 16, sy >> 16);
             if xi >= 0 && yi >= 0 && xi + 1 < w && yi + 1 < h {
-                // Inside: four taps, no bounds checks per tap.
+                let (wx, wy) = (((sx >> 8) & 0xff) as i32, ((sy >> 8) & 0xff) as i32);
                 let i = yi as usize * stride + xi as usize * 3;
-                let (r0, r1) = (&src.data[i..i + 6], &src.data[i + stride..i + stride + 6]);
-                for (ch, v) in px.iter_mut().enumerate() {
-                    let sc = if swap { 2 - ch } else { ch };
-                    let top = r0[sc] as f32 + (r0[sc + 3] as f32 - r0[sc] as f32) * wx;
-                    let bot = r1[sc] as f32 + (r1[sc + 3] as f32 - r1[sc] as f32) * wx;
-                    *v = (top + (bot - top) * wy + 0.5) as u8;
+                let r0: &[u8; 6] = data[i..i + 6].try_into().expect("checked inside");
+                let r1: &[u8; 6] = data[i + stride..i + stride + 6].try_into().expect("checked inside");
+                for (v, &ch) in px.iter_mut().zip(&order) {
+                    let top = r0[ch] as i32 * (256 - wx) + r0[ch + 3] as i32 * wx;
+                    let bot = r1[ch] as i32 * (256 - wx) + r1[ch + 3] as i32 * wx;
+                    *v = ((top * (256 - wy) + bot * wy + 32768) >> 16) as u8;
                 }
             } else if xi >= -1 && yi >= -1 && xi < w && yi < h {
+                let (wx, wy) = (((sx & 0xffff) as f32) / 65536.0, ((sy & 0xffff) as f32) / 65536.0);
                 let tap = |xx: i64, yy: i64, ch: usize| -> f32 {
                     if xx < 0 || yy < 0 || xx >= w || yy >= h {
                         0.0
                     } else {
-                        src.data[yy as usize * stride + xx as usize * 3 + ch] as f32
+                        data[yy as usize * stride + xx as usize * 3 + ch] as f32
                     }
                 };
-                for (ch, v) in px.iter_mut().enumerate() {
-                    let sc = if swap { 2 - ch } else { ch };
-                    let top = tap(xi, yi, sc) * (1.0 - wx) + tap(xi + 1, yi, sc) * wx;
-                    let bot = tap(xi, yi + 1, sc) * (1.0 - wx) + tap(xi + 1, yi + 1, sc) * wx;
+                for (v, &ch) in px.iter_mut().zip(&order) {
+                    let top = tap(xi, yi, ch) * (1.0 - wx) + tap(xi + 1, yi, ch) * wx;
+                    let bot = tap(xi, yi + 1, ch) * (1.0 - wx) + tap(xi + 1, yi + 1, ch) * wx;
                     *v = (top * (1.0 - wy) + bot * wy).round().clamp(0.0, 255.0) as u8;
                 }
             }
-            sx += a;
-            sy += d;
+            sx += dx;
+            sy += dy;
         }
     }
     Ok(out)

@@ -1,6 +1,243 @@
 //! The live face-swap pipeline: sources, stages, scheduler, sinks, and measurement.
+//!
+//! [`run`] loads the models a [`Config`] names, computes the source identity's latent once, opens
+//! the source and sink, and runs the [`scheduler`] until the source ends or the frame/second limit
+//! is reached; it returns a [`MeasureReport`] with per-frame records and per-stage statistics (what
+//! `faceperf live --measure` prints and `faceperf bench` records).
 
+pub mod adaptive;
 pub mod align;
 pub mod detect;
 pub mod frame;
+pub mod measure;
 pub mod net;
+pub mod paste;
+pub mod queue;
+pub mod scheduler;
+pub mod sink;
+pub mod source;
+pub mod stages;
+pub mod track;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+pub use measure::{MeasureReport, Stage, StageSummary};
+pub use sink::SinkSpec;
+pub use source::{SourceSpec, SyntheticConfig};
+
+use crate::models::Role;
+use crate::profile::Profile;
+use crate::runtime::Runtime;
+use frame::Frame;
+
+/// The model files of the five roles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFiles {
+    pub detector: PathBuf,
+    pub recognizer: PathBuf,
+    pub swapper: PathBuf,
+    pub enhancer: PathBuf,
+    pub landmarks: PathBuf,
+}
+
+impl ModelFiles {
+    /// The Deep-Live-Cam file names in `dir`, each in the variant `profile` asks for.
+    pub fn in_dir(dir: &Path, profile: &Profile) -> ModelFiles {
+        let file = |role: Role| profile.roles.get(role).variant.path_for(&dir.join(role.default_file()));
+        ModelFiles {
+            detector: file(Role::Detector),
+            recognizer: file(Role::Recognizer),
+            swapper: file(Role::Swapper),
+            enhancer: file(Role::Enhancer),
+            landmarks: file(Role::Landmarks),
+        }
+    }
+}
+
+/// Everything a pipeline run needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: SourceSpec,
+    pub sink: SinkSpec,
+    pub models: ModelFiles,
+    /// Execution settings per role and camera settings.
+    pub profile: Profile,
+    /// Photo of the face swapped in (its largest face); `None`: the shared `astronaut.png`.
+    pub identity: Option<PathBuf>,
+    /// Detect every n-th frame (≥ 1).
+    pub detection_interval: usize,
+    /// Enhance every k-th frame; 0 = enhancer off.
+    pub enhancer_interval: usize,
+    /// Swap every face instead of the largest.
+    pub many_faces: bool,
+    /// Most faces swapped in many-faces mode.
+    pub max_faces: usize,
+    /// Keep the real mouth (runs the 106-point landmark model).
+    pub mouth_mask: bool,
+    /// Adaptive mode's target FPS.
+    pub adaptive_target_fps: Option<f64>,
+    /// Frames measured before adaptive mode chooses.
+    pub probe_frames: usize,
+    /// Stop after this many frames.
+    pub frames: Option<u64>,
+    /// Stop after this many seconds.
+    pub seconds: Option<f64>,
+    /// Capture queue capacity.
+    pub queue_depth: usize,
+    /// Pace offline sources at their nominal FPS and drop frames like a camera.
+    pub realtime: bool,
+    /// Detector input side when the model leaves it dynamic (det_10g): default 640.
+    pub detector_side: Option<usize>,
+}
+
+impl Config {
+    /// Defaults from `profile` (intervals, many-faces, camera size for the synthetic source) with
+    /// models in `models_dir`.
+    pub fn new(profile: Profile, models_dir: &Path) -> Config {
+        let p = &profile.pipeline;
+        let synthetic = SyntheticConfig {
+            width: profile.camera.width,
+            height: profile.camera.height,
+            fps: profile.camera.fps as f64,
+            ..SyntheticConfig::default()
+        };
+        Config {
+            source: SourceSpec::Synthetic(synthetic),
+            sink: SinkSpec::Null,
+            models: ModelFiles::in_dir(models_dir, &profile),
+            identity: None,
+            detection_interval: p.detection_interval.max(1),
+            enhancer_interval: p.enhancer_interval,
+            many_faces: p.many_faces,
+            max_faces: 8,
+            mouth_mask: false,
+            adaptive_target_fps: None,
+            probe_frames: 30,
+            frames: None,
+            seconds: None,
+            queue_depth: 2,
+            realtime: false,
+            detector_side: None,
+            profile,
+        }
+    }
+}
+
+fn session(profile: &Profile, role: Role) -> (crate::runtime::SessionConfig, bool) {
+    (profile.session_config(role), profile.roles.get(role).io_binding)
+}
+
+/// The largest face in `frame`, or an error naming `what`.
+fn largest_face(det: &mut detect::Detector, frame: &Frame, what: &str) -> Result<detect::Face> {
+    let faces = det.detect(frame)?.faces;
+    faces.into_iter().max_by(|a, b| a.area().total_cmp(&b.area())).with_context(|| format!("no face found in {what}"))
+}
+
+/// Runs the pipeline described by `cfg` and returns its measurements.
+pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
+    if cfg.detection_interval == 0 {
+        bail!("the detection interval must be at least 1");
+    }
+    if cfg.frames == Some(0) {
+        bail!("--frames must be at least 1");
+    }
+    let p = &cfg.profile;
+    let (dc, db) = session(p, Role::Detector);
+    let mut detector = detect::Detector::load(rt, &cfg.models.detector, &dc, db, cfg.detector_side)?;
+    detector.params.max_faces = if cfg.many_faces { cfg.max_faces.max(1) } else { 0 };
+
+    // The identity: the largest face of the photo, embedded once.
+    let identity_path = match &cfg.identity {
+        Some(p) => p.clone(),
+        None => crate::util::assets::shared_file("media/astronaut.png")
+            .context("no identity photo given (--identity PATH) and the shared astronaut.png is missing")?,
+    };
+    let photo = Frame::from_rgb_image(
+        image::open(&identity_path)
+            .with_context(|| format!("{}: cannot decode the identity photo", identity_path.display()))?
+            .to_rgb8(),
+    );
+    let source_face = largest_face(&mut detector, &photo, &format!("the identity photo {}", identity_path.display()))?;
+    let (rc, rb) = session(p, Role::Recognizer);
+    let embedding = {
+        let mut rec = stages::Recogniser::load(rt, &cfg.models.recognizer, &rc, rb)?;
+        rec.embed(&photo, &source_face)?
+    };
+    let (sc, sb) = session(p, Role::Swapper);
+    let mut swapper = stages::Swapper::load(rt, &cfg.models.swapper, &sc, sb)?;
+    let latent = swapper.latent(&embedding)?;
+    let enhancer = if cfg.enhancer_interval > 0 {
+        let (ec, eb) = session(p, Role::Enhancer);
+        Some(stages::Enhancer::load(rt, &cfg.models.enhancer, &ec, eb)?)
+    } else {
+        None
+    };
+    let landmarker = if cfg.mouth_mask {
+        let (lc, lb) = session(p, Role::Landmarks);
+        Some(stages::Landmarker::load(rt, &cfg.models.landmarks, &lc, lb)?)
+    } else {
+        None
+    };
+    // Warm-up outside the measurement: the first run of a session allocates and plans.
+    swapper.swap(&photo, &source_face, &latent)?;
+    let mut st = scheduler::Stages { swapper, enhancer, landmarker, latent };
+    if let Some(e) = st.enhancer.as_mut() {
+        e.enhance(&photo, &source_face, u64::MAX, true)?;
+        e.retain(&[]);
+    }
+    if let Some(l) = st.landmarker.as_mut() {
+        l.landmarks(&photo, &source_face)?;
+    }
+
+    let src = source::open(&cfg.source, &p.camera)?;
+    let description = src.describe();
+    let fps = src.nominal_fps().unwrap_or(30.0);
+    let (w, h) = match &cfg.source {
+        SourceSpec::Synthetic(s) => (s.width, s.height),
+        _ => (p.camera.width, p.camera.height),
+    };
+    let mut sink = sink::open(&cfg.sink, w, h, fps)?;
+    let settings = scheduler::Settings {
+        detection_interval: cfg.detection_interval,
+        enhancer_interval: cfg.enhancer_interval,
+        many_faces: cfg.many_faces,
+        max_faces: cfg.max_faces,
+        mouth_mask: cfg.mouth_mask,
+        frames: cfg.frames,
+        seconds: cfg.seconds,
+        queue_depth: cfg.queue_depth,
+        realtime: cfg.realtime,
+        adaptive: cfg.adaptive_target_fps.map(|t| (t, cfg.probe_frames)),
+    };
+    let sink_desc = sink.describe();
+    let mut report = scheduler::run(&mut detector, &mut st, src, sink.as_mut(), &settings)?;
+    report.source = description;
+    report.notes.push(format!("sink: {sink_desc}"));
+    let mut models = vec![
+        ("detector".to_string(), cfg.models.detector.display().to_string()),
+        ("recognizer".to_string(), cfg.models.recognizer.display().to_string()),
+        ("swapper".to_string(), cfg.models.swapper.display().to_string()),
+    ];
+    if st.enhancer.is_some() {
+        models.push(("enhancer".to_string(), cfg.models.enhancer.display().to_string()));
+    }
+    if st.landmarker.is_some() {
+        models.push(("landmarks".to_string(), cfg.models.landmarks.display().to_string()));
+    }
+    report.models = models;
+    Ok(report)
+}
+
+/// Session settings for tests and examples: every role on the CPU provider with `threads` threads.
+pub fn cpu_profile(threads: usize) -> Profile {
+    let mut p = Profile::builtin("cpu")
+        .map(|l| l.profile)
+        .unwrap_or_else(|_| Profile::parse("name = \"cpu\"", "default").expect("a minimal profile parses"));
+    p.threads.intra = threads;
+    for role in Role::ALL {
+        p.roles.get_mut(role).intra_threads = None;
+    }
+    p
+}

@@ -74,7 +74,7 @@ fn remove_identities(g: &mut GraphProto, report: &mut PassReport) {
         if is_output(g, &y) {
             // Keep the output's name: the value it copies takes that name instead, when the value
             // is a node's output that is not itself a graph output.
-            let produced = g.node.iter().any(|m| m.output.iter().any(|o| *o == x));
+            let produced = g.node.iter().any(|m| m.output.contains(&x));
             if !produced || is_output(g, &x) {
                 i += 1;
                 continue;

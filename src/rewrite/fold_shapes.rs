@@ -156,6 +156,9 @@ impl Pass for FoldShapes {
         }
         report.rewritten = replaced.len();
         let initializers: Vec<_> = replaced.iter().map(|(&i, t)| t.to_proto(&g.node[i].output[0])).collect();
+        // Constants only the removed nodes read (Gather indices, Unsqueeze axes…) go with them.
+        let detached: Vec<String> =
+            removed.iter().flat_map(|&i| g.node[i].input.iter().filter(|v| !v.is_empty()).cloned()).collect();
 
         let g = model.graph_mut();
         let mut k = 0;
@@ -164,6 +167,7 @@ impl Pass for FoldShapes {
             !removed.contains(&(k - 1))
         });
         edit::add_initializers(g, initializers);
+        edit::drop_if_unused(g, &detached);
         // Static declared input shapes (see the module docs for why).
         for v in g.input.iter_mut() {
             let Some(dims) = overrides.get(&v.name) else { continue };

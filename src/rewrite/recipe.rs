@@ -156,6 +156,12 @@ pub struct ModelSpec {
     /// Pass name → options merged over the pass's recipe options for this role.
     #[serde(default)]
     pub options: BTreeMap<String, toml::Table>,
+    /// The recipe does not apply to this role; the reason (measured) says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+    /// Passes not run for this role (the rest of the recipe still applies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_passes: Vec<String>,
 }
 
 /// The parsed content of a recipe file.
@@ -292,6 +298,14 @@ impl Recipe {
             for t in m.tolerance.iter().chain(m.outputs.values()) {
                 t.check().map_err(|e| err(span.clone(), format!("models.{}: {e}", role.name())))?;
             }
+            for pass in m.skip_passes.iter() {
+                if !spec.passes.iter().any(|p| p.name.get_ref() == pass) {
+                    return Err(err(
+                        span.clone(),
+                        format!("models.{}.skip_passes names `{pass}`, which the recipe does not run", role.name()),
+                    ));
+                }
+            }
             for pass in m.options.keys() {
                 if !spec.passes.iter().any(|p| p.name.get_ref() == pass) {
                     return Err(err(
@@ -357,6 +371,12 @@ impl Recipe {
             }
         }
         opts
+    }
+
+    /// Positions of the passes that run for `role` (all but the role's `skip_passes`).
+    pub fn passes_for(&self, role: Option<Role>) -> Vec<usize> {
+        let skip = self.model(role).skip_passes;
+        (0..self.spec.passes.len()).filter(|&i| !skip.contains(self.spec.passes[i].name.get_ref())).collect()
     }
 
     /// Builds the passes with `resolve` (normally [`pass_by_name`]); an unknown name is an error
@@ -432,6 +452,11 @@ tolerance = { psnr_db = 40.0 }
 outputs = { output = "exact" }
 [models.swapper.options.cleanup]
 x = 1
+
+[models.landmarks]
+skip = "measured: too far off"
+[models.enhancer]
+skip_passes = ["fold-shapes"]
 "#;
 
     #[test]
@@ -443,6 +468,11 @@ x = 1
         assert_eq!(m.outputs["output"], Tolerance::Exact);
         assert_eq!(r.options_for(0, Some(Role::Swapper))["x"].as_integer(), Some(1));
         assert!(r.options_for(0, Some(Role::Detector)).is_empty());
+        assert_eq!(r.model(Some(Role::Landmarks)).skip.as_deref(), Some("measured: too far off"));
+        assert_eq!(r.passes_for(Some(Role::Enhancer)), vec![0]);
+        assert_eq!(r.passes_for(Some(Role::Swapper)), vec![0, 1]);
+        let bad = GOOD.replace("skip_passes = [\"fold-shapes\"]", "skip_passes = [\"fp16\"]");
+        assert!(Recipe::parse(&bad, "x").unwrap_err().to_string().contains("skip_passes names `fp16`"));
         // Comments and formatting do not change the hash; content does.
         let reformatted = GOOD.replace("[[pass]]\nname = \"cleanup\"", "# a comment\n[[pass]]\nname   =   \"cleanup\"");
         assert_ne!(reformatted, GOOD);
@@ -478,7 +508,7 @@ x = 1
         assert!(Recipe::parse(&bad_role, "r.toml").unwrap_err().to_string().contains("swaper"));
         let bad_suffix = GOOD.replace("\"_t\"", "\"t/x\"");
         assert!(Recipe::parse(&bad_suffix, "s.toml").unwrap_err().to_string().contains("suffix"));
-        let r = Recipe::parse(&GOOD.replace("name = \"fold-shapes\"", "name = \"no-such-pass\""), "p.toml").unwrap();
+        let r = Recipe::parse(&GOOD.replace("fold-shapes", "no-such-pass"), "p.toml").unwrap();
         // `cleanup` resolves (stand-in), the misspelt pass does not.
         let resolve = |n: &str| -> Result<Box<dyn Pass>> {
             if n == "cleanup" {

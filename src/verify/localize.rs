@@ -65,7 +65,8 @@ pub fn diverged(d: &Diff, exact: bool, approx_rel: f64) -> bool {
     if exact {
         !(d.bit_identical || d.max_abs <= EXACT_MAX_ABS * d.ref_max_abs.max(1.0))
     } else {
-        !(d.rel_l2 <= approx_rel)
+        // NaN counts as diverged.
+        d.rel_l2.is_nan() || d.rel_l2 > approx_rel
     }
 }
 

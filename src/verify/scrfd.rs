@@ -47,7 +47,7 @@ pub fn decode(outputs: &[(String, Tensor)], h: usize, w: usize) -> Result<Vec<Le
         by_k[slot].push((rows, v));
     }
     for g in &mut by_k {
-        g.sort_by(|a, b| b.0.cmp(&a.0));
+        g.sort_by_key(|x| std::cmp::Reverse(x.0));
     }
     if by_k[0].len() != STRIDES.len() || by_k[1].len() != STRIDES.len() {
         bail!(

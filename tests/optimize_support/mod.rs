@@ -1,6 +1,6 @@
 //! Shared by the optimize/verify tests: tiny replicas copied into temporary folders, and test-only
 //! passes (an exact no-op rewrite, a planted non-equivalent one, an approximate weight rounding,
-//! fuse-io as a pass) with a resolver that knows them.
+//! moving the emap) with a resolver that knows them.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -10,7 +10,6 @@ use anyhow::{bail, Result};
 use faceperf::models::{synth, Role, Scale};
 use faceperf::onnx::{Model, Tensor, TensorData};
 use faceperf::optimize::{OptimizeOptions, PassResolver};
-use faceperf::rewrite::fuse_io::{fuse_io, FuseIoSpec};
 use faceperf::rewrite::recipe::Recipe;
 use faceperf::rewrite::{Pass, PassContext, PassReport};
 use faceperf::verify::VerifyOptions;
@@ -123,20 +122,21 @@ impl Pass for RoundWeights {
     }
 }
 
-/// `fuse-io` as a pass, its spec from the options (`inputs`, `outputs` as in [`FuseIoSpec`]).
-pub struct FuseIo;
-impl Pass for FuseIo {
+/// Claims to be exact, but moves the last initializer (the swapper's `emap`) to the front.
+pub struct MoveLastInitializer;
+impl Pass for MoveLastInitializer {
     fn name(&self) -> &'static str {
-        "fuse-io"
+        "move-emap"
     }
     fn exact(&self) -> bool {
         true
     }
-    fn run(&self, m: &mut Model, ctx: &PassContext) -> Result<PassReport> {
-        let spec: FuseIoSpec = toml::Value::Table(ctx.options.clone()).try_into()?;
-        let before = m.graph().node.len();
-        let n = fuse_io(m, &spec)?;
-        Ok(PassReport { nodes_before: before, nodes_after: m.graph().node.len(), rewritten: n, ..Default::default() })
+    fn run(&self, m: &mut Model, _: &PassContext) -> Result<PassReport> {
+        let n = m.graph().node.len();
+        let g = m.graph_mut();
+        let t = g.initializer.pop().unwrap();
+        g.initializer.insert(0, t);
+        Ok(PassReport { nodes_before: n, nodes_after: n, rewritten: 1, ..Default::default() })
     }
 }
 
@@ -148,7 +148,7 @@ pub fn resolver() -> PassResolver {
             "planted-bias" => Box::new(PlantedBias),
             "round-weights" => Box::new(RoundWeights { broken: false }),
             "round-weights-broken" => Box::new(RoundWeights { broken: true }),
-            "fuse-io" => Box::new(FuseIo),
+            "move-emap" => Box::new(MoveLastInitializer),
             other => return faceperf::rewrite::pass_by_name(other),
         })
     })

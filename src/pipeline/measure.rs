@@ -1,0 +1,433 @@
+//! Measurement: per frame and per stage start/end timestamps, end-to-end latency, FPS, dropped
+//! frames; a CSV with one row per frame and a summary table (median, p90, p99, share per stage).
+//!
+//! Timestamps are microseconds since the run started. A stage that runs several times in a frame
+//! (one swap per face) keeps its first start, its last end and the sum of its durations (`busy`).
+//! Detection runs on its own thread, overlapped with the previous frame's swap; its span is recorded
+//! on the frame it detected, so the shares of the stages can add up to more than 100 %.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::bench::stats::Summary;
+
+/// A timed part of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The pipeline waiting for the next frame from the capture thread.
+    CaptureWait,
+    /// The source producing a frame: camera/JPEG/video decode or synthetic rendering (capture thread).
+    Decode,
+    /// Letterbox, detector run, decoding (detector thread); tracking on frames without detection.
+    Detect,
+    /// 106-point landmarks (only when a feature needs them).
+    Landmarks,
+    /// Similarity estimate and warp of the aligned crop(s).
+    Align,
+    /// Swapper run (and its tensor conversions).
+    Swap,
+    /// GFPGAN on the 512 crop, or the cached result on frames between enhancer runs.
+    Enhance,
+    /// Inverse warp and blend into the frame.
+    Paste,
+    /// Pixel-format conversion for the sink.
+    Convert,
+    /// Handing the frame to the sink (display, file, or nothing).
+    Sink,
+}
+
+impl Stage {
+    /// Number of stages.
+    pub const COUNT: usize = 10;
+    /// All stages in pipeline order.
+    pub const ALL: [Stage; Stage::COUNT] = [
+        Stage::CaptureWait,
+        Stage::Decode,
+        Stage::Detect,
+        Stage::Landmarks,
+        Stage::Align,
+        Stage::Swap,
+        Stage::Enhance,
+        Stage::Paste,
+        Stage::Convert,
+        Stage::Sink,
+    ];
+
+    /// snake_case name (CSV columns, tables, JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::CaptureWait => "capture_wait",
+            Stage::Decode => "decode",
+            Stage::Detect => "detect",
+            Stage::Landmarks => "landmarks",
+            Stage::Align => "align",
+            Stage::Swap => "swap",
+            Stage::Enhance => "enhance",
+            Stage::Paste => "paste",
+            Stage::Convert => "convert",
+            Stage::Sink => "sink",
+        }
+    }
+}
+
+/// When a stage ran within a frame, µs since the run started.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Span {
+    pub start_us: f64,
+    pub end_us: f64,
+    /// Sum of the stage's durations in this frame (≤ end − start when it ran several times).
+    pub busy_us: f64,
+}
+
+/// Everything measured about one frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameRecord {
+    /// Position in the output (0, 1, …).
+    pub frame: u64,
+    /// The source's frame number (gaps are frames dropped before processing).
+    pub source_index: u64,
+    /// When the source finished producing the frame.
+    pub captured_us: f64,
+    /// When the sink finished with it.
+    pub done_us: f64,
+    /// Faces swapped.
+    pub faces: usize,
+    /// True when the detector ran on this frame (false: boxes tracked from earlier detections).
+    pub detected: bool,
+    /// True when the enhancer ran (false: off, or its cached result was pasted).
+    pub enhanced: bool,
+    /// Time inside ONNX Runtime across all models for this frame, µs.
+    pub infer_us: f64,
+    /// Per stage, in [`Stage::ALL`] order; `None` when the stage did not run.
+    pub spans: [Option<Span>; Stage::COUNT],
+}
+
+impl FrameRecord {
+    /// An empty record.
+    pub fn new(frame: u64, source_index: u64) -> FrameRecord {
+        FrameRecord {
+            frame,
+            source_index,
+            captured_us: 0.0,
+            done_us: 0.0,
+            faces: 0,
+            detected: false,
+            enhanced: false,
+            infer_us: 0.0,
+            spans: [None; Stage::COUNT],
+        }
+    }
+
+    /// End-to-end latency, capture to sink, µs.
+    pub fn latency_us(&self) -> f64 {
+        self.done_us - self.captured_us
+    }
+
+    /// The span of `stage`.
+    pub fn span(&self, stage: Stage) -> Option<Span> {
+        self.spans[stage as usize]
+    }
+
+    /// Busy time of every stage except waiting for capture (the frame's processing cost), µs.
+    pub fn work_us(&self) -> f64 {
+        Stage::ALL.iter().filter(|&&s| s != Stage::CaptureWait).filter_map(|&s| self.span(s)).map(|s| s.busy_us).sum()
+    }
+}
+
+/// Turns `Instant`s into µs since the run started and adds spans to records.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    t0: Instant,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn start() -> Clock {
+        Clock { t0: Instant::now() }
+    }
+
+    /// µs since the start (0 for instants before it).
+    pub fn us(&self, t: Instant) -> f64 {
+        t.saturating_duration_since(self.t0).as_secs_f64() * 1e6
+    }
+
+    /// Adds a run of `stage` from `start` to `end` to `rec`.
+    pub fn add(&self, rec: &mut FrameRecord, stage: Stage, start: Instant, end: Instant) {
+        let (s, e) = (self.us(start), self.us(end));
+        let slot = &mut rec.spans[stage as usize];
+        *slot = Some(match *slot {
+            None => Span { start_us: s, end_us: e, busy_us: e - s },
+            Some(p) => Span { start_us: p.start_us.min(s), end_us: p.end_us.max(e), busy_us: p.busy_us + (e - s) },
+        });
+    }
+
+    /// Times `f` as a run of `stage`.
+    pub fn time<T>(&self, rec: &mut FrameRecord, stage: Stage, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        self.add(rec, stage, start, Instant::now());
+        out
+    }
+}
+
+/// Adds a duration to a record's inference total.
+pub fn add_infer(rec: &mut FrameRecord, d: Duration) {
+    rec.infer_us += d.as_secs_f64() * 1e6;
+}
+
+/// Statistics of one stage over the frames it ran in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageSummary {
+    pub stage: Stage,
+    /// Frames in which it ran.
+    pub frames: usize,
+    /// Busy time per frame it ran in, ms.
+    pub ms: Summary,
+    /// Its total busy time over the wall time of the run.
+    pub share: f64,
+}
+
+/// What adaptive mode chose.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdaptiveChoice {
+    /// The FPS asked for.
+    pub target_fps: f64,
+    /// Frames measured before choosing.
+    pub probe_frames: usize,
+    /// Median per-run times measured, ms: detection, enhancement, and the rest of a frame.
+    pub detect_ms: f64,
+    pub enhance_ms: f64,
+    pub rest_ms: f64,
+    /// Intervals chosen (enhancer 0 = off).
+    pub detection_interval: usize,
+    pub enhancer_interval: usize,
+    /// FPS the choice is predicted to reach.
+    pub predicted_fps: f64,
+    /// False when even the largest intervals miss the target.
+    pub reaches_target: bool,
+}
+
+/// The result of a measured run: settings, totals, per-stage statistics and the frame records.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeasureReport {
+    /// Source description.
+    pub source: String,
+    /// Detector, recogniser, swapper, enhancer and landmark model files (when used).
+    pub models: Vec<(String, String)>,
+    /// Settings the run used.
+    pub detection_interval: usize,
+    pub enhancer_interval: usize,
+    pub many_faces: bool,
+    /// Frames processed and measured.
+    pub frames: usize,
+    /// Wall time from the first to the last measured frame's end, s.
+    pub wall_s: f64,
+    /// Frames per second delivered to the sink.
+    pub fps: f64,
+    /// Frames the source produced that were dropped (queue full, oldest first).
+    pub dropped: u64,
+    /// End-to-end latency, capture to sink, ms.
+    pub latency_ms: Option<Summary>,
+    /// Time between consecutive frames reaching the sink, ms.
+    pub frame_interval_ms: Option<Summary>,
+    pub stages: Vec<StageSummary>,
+    /// Total time inside ONNX Runtime, ms.
+    pub inference_ms: f64,
+    /// Total busy time of all stages except capture wait, ms.
+    pub work_ms: f64,
+    /// `1 − inference / work`: the share of the pipeline's own work (pre/post-processing, warps,
+    /// paste-back, conversion, sink) in its processing time.
+    pub non_inference_share: f64,
+    /// Adaptive mode's choice, when it ran.
+    pub adaptive: Option<AdaptiveChoice>,
+    /// Notes (e.g. what the source negotiated).
+    pub notes: Vec<String>,
+    /// One record per measured frame.
+    #[serde(skip)]
+    pub records: Vec<FrameRecord>,
+}
+
+impl MeasureReport {
+    /// Builds the summary from frame records.
+    pub fn from_records(records: Vec<FrameRecord>, dropped: u64) -> MeasureReport {
+        let frames = records.len();
+        let first = records.iter().map(|r| r.captured_us).fold(f64::INFINITY, f64::min);
+        let last = records.iter().map(|r| r.done_us).fold(0.0, f64::max);
+        let wall_us = if frames > 0 { (last - first).max(1.0) } else { 0.0 };
+        let wall_s = wall_us / 1e6;
+        // FPS over the intervals between sink ends (n frames give n − 1 intervals).
+        let fps = if frames > 1 {
+            let start = records.first().map(|r| r.done_us).unwrap_or(0.0);
+            (frames - 1) as f64 / ((last - start).max(1.0) / 1e6)
+        } else if frames == 1 {
+            1.0 / wall_s
+        } else {
+            0.0
+        };
+        let ms = |v: Vec<f64>| Summary::of(&v.into_iter().map(|x| x / 1000.0).collect::<Vec<_>>());
+        let latency_ms = ms(records.iter().map(FrameRecord::latency_us).collect());
+        let frame_interval_ms = ms(records.windows(2).map(|w| w[1].done_us - w[0].done_us).collect());
+        let stages = Stage::ALL
+            .iter()
+            .filter_map(|&stage| {
+                let busy: Vec<f64> = records.iter().filter_map(|r| r.span(stage)).map(|s| s.busy_us).collect();
+                let total: f64 = busy.iter().sum();
+                let n = busy.len();
+                ms(busy).map(|s| StageSummary {
+                    stage,
+                    frames: n,
+                    ms: s,
+                    share: if wall_us > 0.0 { total / wall_us } else { 0.0 },
+                })
+            })
+            .collect();
+        let inference_ms = records.iter().map(|r| r.infer_us).sum::<f64>() / 1000.0;
+        let work_ms = records.iter().map(FrameRecord::work_us).sum::<f64>() / 1000.0;
+        MeasureReport {
+            source: String::new(),
+            models: vec![],
+            detection_interval: 1,
+            enhancer_interval: 0,
+            many_faces: false,
+            frames,
+            wall_s,
+            fps,
+            dropped,
+            latency_ms,
+            frame_interval_ms,
+            stages,
+            inference_ms,
+            work_ms,
+            non_inference_share: if work_ms > 0.0 { (1.0 - inference_ms / work_ms).max(0.0) } else { 0.0 },
+            adaptive: None,
+            notes: vec![],
+            records,
+        }
+    }
+
+    /// Per-stage statistics as (stage name, ms summary): what `bench` records.
+    pub fn stage_summaries(&self) -> Vec<(String, Summary)> {
+        self.stages.iter().map(|s| (s.stage.name().to_string(), s.ms.clone())).collect()
+    }
+
+    /// The summary as a text table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "source:   {}", self.source);
+        for (role, path) in &self.models {
+            let _ = writeln!(out, "{role:<9} {path}");
+        }
+        let enh =
+            if self.enhancer_interval == 0 { "off".to_string() } else { format!("every {}", self.enhancer_interval) };
+        let _ = writeln!(
+            out,
+            "settings: detection every {} frame(s), enhancer {enh}, {}",
+            self.detection_interval,
+            if self.many_faces { "many faces" } else { "largest face" }
+        );
+        if let Some(a) = &self.adaptive {
+            let _ = writeln!(
+                out,
+                "adaptive: target {:.1} FPS → detection every {}, enhancer {} (predicted {:.1} FPS{}; measured detect {:.1} ms, enhance {:.1} ms, rest {:.1} ms over {} frames)",
+                a.target_fps,
+                a.detection_interval,
+                if a.enhancer_interval == 0 { "off".to_string() } else { format!("every {}", a.enhancer_interval) },
+                a.predicted_fps,
+                if a.reaches_target { "" } else { ", target out of reach" },
+                a.detect_ms,
+                a.enhance_ms,
+                a.rest_ms,
+                a.probe_frames
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note:     {n}");
+        }
+        let _ = writeln!(
+            out,
+            "\n{} frames in {:.2} s: {:.1} FPS, {} dropped",
+            self.frames, self.wall_s, self.fps, self.dropped
+        );
+        if let Some(l) = &self.latency_ms {
+            let _ = writeln!(
+                out,
+                "latency capture→sink: median {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+                l.median, l.p90, l.p99
+            );
+        }
+        let _ = writeln!(
+            out,
+            "inference {:.1} % of processing time; non-inference {:.2} %\n",
+            100.0 * (1.0 - self.non_inference_share),
+            100.0 * self.non_inference_share
+        );
+        let _ = writeln!(
+            out,
+            "{:<13} {:>7} {:>10} {:>10} {:>10} {:>8}",
+            "stage", "frames", "median ms", "p90 ms", "p99 ms", "share"
+        );
+        for s in &self.stages {
+            let _ = writeln!(
+                out,
+                "{:<13} {:>7} {:>10.3} {:>10.3} {:>10.3} {:>7.1}%",
+                s.stage.name(),
+                s.frames,
+                s.ms.median,
+                s.ms.p90,
+                s.ms.p99,
+                100.0 * s.share
+            );
+        }
+        out
+    }
+
+    /// One CSV row per frame: frame facts, then start, end and busy µs of every stage (empty when it
+    /// did not run).
+    pub fn csv(&self) -> String {
+        let mut out =
+            String::from("frame,source_index,captured_us,done_us,latency_us,faces,detected,enhanced,infer_us");
+        for s in Stage::ALL {
+            let n = s.name();
+            let _ = write!(out, ",{n}_start_us,{n}_end_us,{n}_busy_us");
+        }
+        out.push('\n');
+        for r in &self.records {
+            let _ = write!(
+                out,
+                "{},{},{:.1},{:.1},{:.1},{},{},{},{:.1}",
+                r.frame,
+                r.source_index,
+                r.captured_us,
+                r.done_us,
+                r.latency_us(),
+                r.faces,
+                r.detected as u8,
+                r.enhanced as u8,
+                r.infer_us
+            );
+            for sp in &r.spans {
+                match sp {
+                    Some(s) => {
+                        let _ = write!(out, ",{:.1},{:.1},{:.1}", s.start_us, s.end_us, s.busy_us);
+                    }
+                    None => out.push_str(",,,"),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes [`MeasureReport::csv`] to `path`.
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(path, self.csv()).with_context(|| format!("cannot write {}", path.display()))
+    }
+}

@@ -1,0 +1,282 @@
+//! The model stages after detection: recognise (the source identity, once), swap, enhance (with a
+//! temporal cache), and 106-point landmarks (only when a feature needs them).
+//!
+//! Pre- and post-processing follow insightface and GFPGAN: the swapper takes the 128 crop as RGB in
+//! 0..1 and a latent `normalise(normalise(embedding) · emap)` where `emap` is the swapper file's last
+//! initializer (no node reads it); ArcFace takes the 112 crop as `(x − 127.5) / 127.5`; GFPGAN takes
+//! the FFHQ-aligned 512 crop in −1..1 and returns −1..1.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use super::align::{arcface_template, umeyama, warp_affine, Affine, FFHQ_512};
+use super::detect::Face;
+use super::frame::{from_nchw, to_nchw, Frame};
+use super::net::Net;
+use crate::onnx::{Model, Tensor};
+use crate::runtime::{Runtime, SessionConfig};
+
+/// Scales a vector to unit length (unchanged when it is all zeros).
+pub fn normalise(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 && n.is_finite() {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// Side of an `N×3×S×S` input, checking it is square and fixed.
+fn square_side(net: &Net, i: usize) -> Result<u32> {
+    match net.input_shape(i) {
+        [_, 3, h, w] if h == w && *h > 0 => Ok(*h as u32),
+        other => bail!("{}: expected an N×3×S×S image input, found {other:?}", net.path.display()),
+    }
+}
+
+fn load(rt: &Runtime, path: &Path, cfg: &SessionConfig, io_binding: bool, what: &str) -> Result<Net> {
+    Net::load(rt, path, cfg, io_binding, &HashMap::new())
+        .with_context(|| format!("loading the {what} {}", path.display()))
+}
+
+/// A face crop ready for a model, with its alignment and the time spent making it.
+pub struct Aligned {
+    /// The RGB crop.
+    pub crop: Frame,
+    /// Frame pixels → crop pixels.
+    pub m: Affine,
+    pub took: Duration,
+}
+
+/// Aligns `face` onto `template` and cuts the `side` crop.
+pub fn align(frame: &Frame, face: &Face, template: &[[f32; 2]; 5], side: u32) -> Result<Aligned> {
+    let t = Instant::now();
+    let m = umeyama(&face.kps, template)?;
+    let crop = warp_affine(frame, &m, side)?;
+    Ok(Aligned { crop, m, took: t.elapsed() })
+}
+
+/// ArcFace recogniser.
+pub struct Recogniser {
+    net: Net,
+    side: u32,
+}
+
+impl Recogniser {
+    /// Loads an ArcFace model (`1×3×112×112` → `1×512`).
+    pub fn load(rt: &Runtime, path: &Path, cfg: &SessionConfig, io_binding: bool) -> Result<Recogniser> {
+        let net = load(rt, path, cfg, io_binding, "recogniser")?;
+        let side = square_side(&net, 0)?;
+        Ok(Recogniser { net, side })
+    }
+
+    /// The normalised embedding of `face` in `frame`.
+    pub fn embed(&mut self, frame: &Frame, face: &Face) -> Result<Vec<f32>> {
+        let a = align(frame, face, &arcface_template(self.side), self.side)?;
+        let s = self.side as usize;
+        let (out, _) = self.net.run(vec![(vec![1, 3, s, s], to_nchw(&a.crop, 127.5, 127.5))])?;
+        let mut e = out.first().map(Tensor::to_f32s).unwrap_or_default();
+        if e.is_empty() {
+            bail!("{}: produced no embedding", self.net.path.display());
+        }
+        normalise(&mut e);
+        Ok(e)
+    }
+}
+
+/// Result of swapping one face.
+pub struct Swapped {
+    /// The swapped face as an RGB crop in the space of `m`.
+    pub crop: Frame,
+    /// Frame pixels → crop pixels.
+    pub m: Affine,
+    /// Alignment (estimate + warp).
+    pub align: Duration,
+    /// Whole swap stage: tensor conversion, run, conversion back.
+    pub swap: Duration,
+    /// Inside ONNX Runtime.
+    pub infer: Duration,
+}
+
+/// inswapper-style swapper with its identity map.
+pub struct Swapper {
+    net: Net,
+    emap: Vec<f32>,
+    latent_dim: usize,
+    side: u32,
+    /// Input positions of the target image and the source latent.
+    image_input: usize,
+}
+
+/// The last initializer of `path` as a square matrix: the swapper's `emap`.
+pub fn read_emap(path: &Path) -> Result<(Vec<f32>, usize)> {
+    let model = Model::load(path)?;
+    let init = model
+        .graph()
+        .initializer
+        .last()
+        .with_context(|| format!("{}: has no initializers, so no emap", path.display()))?;
+    let t = Tensor::from_proto(init).with_context(|| format!("{}: reading emap '{}'", path.display(), init.name))?;
+    match t.dims.as_slice() {
+        [a, b] if a == b => Ok((t.to_f32s(), *a)),
+        other => bail!("{}: the last initializer '{}' is {other:?}, not the square emap", path.display(), init.name),
+    }
+}
+
+impl Swapper {
+    /// Loads the swapper and its emap.
+    pub fn load(rt: &Runtime, path: &Path, cfg: &SessionConfig, io_binding: bool) -> Result<Swapper> {
+        let net = load(rt, path, cfg, io_binding, "swapper")?;
+        if net.inputs.len() != 2 {
+            bail!(
+                "{}: a swapper has two inputs (target image, source latent), found {}",
+                path.display(),
+                net.inputs.len()
+            );
+        }
+        let image_input = net.inputs.iter().position(|(_, _, s)| s.len() == 4).context("swapper has no image input")?;
+        let side = square_side(&net, image_input)?;
+        let (emap, latent_dim) = read_emap(path)?;
+        Ok(Swapper { net, emap, latent_dim, side, image_input })
+    }
+
+    /// Crop side.
+    pub fn side(&self) -> u32 {
+        self.side
+    }
+
+    /// The source latent: the normalised embedding times emap, normalised.
+    pub fn latent(&self, embedding: &[f32]) -> Result<Vec<f32>> {
+        let d = self.latent_dim;
+        if embedding.len() != d {
+            bail!("embedding has {} values, the swapper's emap is {d}×{d}", embedding.len());
+        }
+        let mut out = vec![0.0f32; d];
+        for (i, &e) in embedding.iter().enumerate() {
+            for (o, &w) in out.iter_mut().zip(&self.emap[i * d..(i + 1) * d]) {
+                *o += e * w;
+            }
+        }
+        normalise(&mut out);
+        Ok(out)
+    }
+
+    /// Swaps `face` in `frame` to the identity `latent`.
+    pub fn swap(&mut self, frame: &Frame, face: &Face, latent: &[f32]) -> Result<Swapped> {
+        let a = align(frame, face, &arcface_template(self.side), self.side)?;
+        let t = Instant::now();
+        let s = self.side as usize;
+        let image = (vec![1, 3, s, s], to_nchw(&a.crop, 0.0, 255.0));
+        let lat = (vec![1, latent.len()], latent.to_vec());
+        let inputs = if self.image_input == 0 { vec![image, lat] } else { vec![lat, image] };
+        let (out, infer) = self.net.run(inputs)?;
+        let y = out.first().map(Tensor::to_f32s).unwrap_or_default();
+        let crop = from_nchw(&y, self.side, self.side, 255.0, 0.0).context("swapper output")?;
+        Ok(Swapped { crop, m: a.m, align: a.took, swap: t.elapsed(), infer })
+    }
+}
+
+/// Result of enhancing one face.
+pub struct Enhanced {
+    /// The enhanced face as a 512 RGB crop in the space of `m`.
+    pub crop: Frame,
+    pub m: Affine,
+    /// True when the model ran; false when the cached crop was reused.
+    pub ran: bool,
+    pub infer: Duration,
+}
+
+/// GFPGAN enhancer with a per-track cache of its last result.
+pub struct Enhancer {
+    net: Net,
+    side: u32,
+    cache: HashMap<u64, Frame>,
+}
+
+impl Enhancer {
+    /// Loads a GFPGAN model (`1×3×512×512` → same).
+    pub fn load(rt: &Runtime, path: &Path, cfg: &SessionConfig, io_binding: bool) -> Result<Enhancer> {
+        let net = load(rt, path, cfg, io_binding, "enhancer")?;
+        let side = square_side(&net, 0)?;
+        Ok(Enhancer { net, side, cache: HashMap::new() })
+    }
+
+    /// Crop side.
+    pub fn side(&self) -> u32 {
+        self.side
+    }
+
+    /// The FFHQ template at this crop size.
+    fn template(&self) -> [[f32; 2]; 5] {
+        let r = self.side as f32 / 512.0;
+        FFHQ_512.map(|[x, y]| [x * r, y * r])
+    }
+
+    /// The alignment of `face` for this enhancer.
+    pub fn alignment(&self, face: &Face) -> Result<Affine> {
+        umeyama(&face.kps, &self.template())
+    }
+
+    /// Enhances `face` of track `track`. With `run == false` the track's cached crop is returned for
+    /// pasting with the current alignment (a track without one runs the model anyway).
+    pub fn enhance(&mut self, frame: &Frame, face: &Face, track: u64, run: bool) -> Result<Enhanced> {
+        let m = self.alignment(face)?;
+        if !run {
+            if let Some(c) = self.cache.get(&track) {
+                return Ok(Enhanced { crop: c.clone(), m, ran: false, infer: Duration::ZERO });
+            }
+        }
+        let crop = warp_affine(frame, &m, self.side)?;
+        let s = self.side as usize;
+        let (out, infer) = self.net.run(vec![(vec![1, 3, s, s], to_nchw(&crop, 127.5, 127.5))])?;
+        let y = out.first().map(Tensor::to_f32s).unwrap_or_default();
+        let crop = from_nchw(&y, self.side, self.side, 127.5, 127.5).context("enhancer output")?;
+        self.cache.insert(track, crop.clone());
+        Ok(Enhanced { crop, m, ran: true, infer })
+    }
+
+    /// Forgets the cached crops of tracks not in `live`.
+    pub fn retain(&mut self, live: &[u64]) {
+        self.cache.retain(|k, _| live.contains(k));
+    }
+}
+
+/// 2d106det landmark model.
+pub struct Landmarker {
+    net: Net,
+    side: u32,
+}
+
+/// Indices of the mouth among the 106 points.
+pub const MOUTH_106: std::ops::Range<usize> = 52..72;
+
+impl Landmarker {
+    /// Loads a 106-point landmark model (`1×3×192×192` → `1×212`).
+    pub fn load(rt: &Runtime, path: &Path, cfg: &SessionConfig, io_binding: bool) -> Result<Landmarker> {
+        let net = load(rt, path, cfg, io_binding, "landmark model")?;
+        let side = square_side(&net, 0)?;
+        Ok(Landmarker { net, side })
+    }
+
+    /// The 106 points of `face`, frame pixels, and the time inside ONNX Runtime. The crop is the box
+    /// centre scaled so 1.5× the longer box side fills it (insightface's rule); the model takes raw
+    /// RGB pixels and returns coordinates in −1..1.
+    pub fn landmarks(&mut self, frame: &Frame, face: &Face) -> Result<(Vec<[f32; 2]>, Duration)> {
+        let [x1, y1, x2, y2] = face.bbox;
+        let scale = self.side as f32 / ((x2 - x1).max(y2 - y1).max(1.0) * 1.5);
+        let c = face.centre();
+        let half = self.side as f32 / 2.0;
+        let m = Affine([scale, 0.0, half - c[0] * scale, 0.0, scale, half - c[1] * scale]);
+        let crop = warp_affine(frame, &m, self.side)?;
+        let s = self.side as usize;
+        let (out, infer) = self.net.run(vec![(vec![1, 3, s, s], to_nchw(&crop, 0.0, 1.0))])?;
+        let v = out.first().map(Tensor::to_f32s).unwrap_or_default();
+        if v.len() < 2 || v.len() % 2 != 0 {
+            bail!("{}: expected pairs of coordinates, got {} values", self.net.path.display(), v.len());
+        }
+        let inv = m.invert().context("landmark crop transform is singular")?;
+        let pts = v.chunks_exact(2).map(|p| inv.apply([(p[0] + 1.0) * half, (p[1] + 1.0) * half])).collect();
+        Ok((pts, infer))
+    }
+}

@@ -1,0 +1,547 @@
+//! `models fetch` and `models import` against a loopback HTTP server started by each test (no test
+//! touches the internet): resume after an interrupted transfer, hash and size rejection (nothing
+//! left in place), HTTP errors, archives, locking, disk-full and unwritable-folder errors, and
+//! imports from Deep-Live-Cam and insightface folders.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use faceperf::models::fetch::{self, part_path, Action, FetchOptions, Target};
+use faceperf::models::import::{import, ImportStatus};
+use faceperf::models::Manifest;
+use faceperf::util::hash::sha256_hex;
+
+// ---------------------------------------------------------------------------------------------
+// A small HTTP/1.1 server: GET with optional `Range: bytes=N-`, one request per connection.
+
+/// A request the server saw: path and the start of the requested range.
+type Logged = (String, Option<u64>);
+
+struct Server {
+    base: String,
+    log: Arc<Mutex<Vec<Logged>>>,
+}
+
+#[derive(Default)]
+struct Route {
+    body: Vec<u8>,
+    /// The next `drops` responses send only `cut` body bytes, then close the connection.
+    drops: usize,
+    cut: usize,
+    /// Answer every request with the whole body (a server without Range support).
+    ignore_range: bool,
+    /// Answer with a 302 to this path instead.
+    redirect: Option<String>,
+}
+
+impl Server {
+    fn start(routes: Vec<(&str, Vec<u8>)>) -> Server {
+        Server::start_with(routes.into_iter().map(|(p, b)| (p, Route { body: b, ..Default::default() })).collect())
+    }
+
+    fn start_with(routes: Vec<(&str, Route)>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut routes: HashMap<String, Route> = routes.into_iter().map(|(p, r)| (p.to_string(), r)).collect();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                handle(stream, &mut routes, &log2);
+            }
+        });
+        Server { base, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn requests(&self) -> Vec<Logged> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn handle(mut stream: TcpStream, routes: &mut HashMap<String, Route>, log: &Mutex<Vec<Logged>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut range = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        let lower = h.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("range: bytes=") {
+            range = v.trim().trim_end_matches('-').parse::<u64>().ok();
+        }
+    }
+    log.lock().unwrap().push((path.clone(), range));
+    let Some(route) = routes.get_mut(&path) else {
+        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
+        return;
+    };
+    if let Some(to) = &route.redirect {
+        let head = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let _ = stream.write_all(head.as_bytes());
+        return;
+    }
+    let range = range.filter(|_| !route.ignore_range);
+    let len = route.body.len();
+    let start = range.unwrap_or(0) as usize;
+    let head = if range.is_some() {
+        format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{len}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            len - 1,
+            len - start
+        )
+    } else {
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+    };
+    let _ = stream.write_all(head.as_bytes());
+    let body = &route.body[start..];
+    if route.drops > 0 {
+        route.drops -= 1;
+        let _ = stream.write_all(&body[..route.cut.min(body.len())]);
+        let _ = stream.flush();
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manifests for the test files.
+
+fn payload(n: usize, salt: u8) -> Vec<u8> {
+    (0..n).map(|i| ((i * 31 + i / 251) as u8) ^ salt).collect()
+}
+
+/// A `[[models]]` entry with direct URLs.
+fn model_toml(name: &str, file: &str, urls: &[String], size: Option<usize>, sha: &str) -> String {
+    let urls: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
+    let size = size.map(|s| format!("size = {s}\n")).unwrap_or_default();
+    format!(
+        "[[models]]\nname = \"{name}\"\nfile = \"{file}\"\nrole = \"swapper\"\nurls = [{}]\n{size}sha256 = \"{sha}\"\n\n",
+        urls.join(", ")
+    )
+}
+
+fn manifest(body: &str) -> Manifest {
+    Manifest::parse(&format!("version = 1\n\n{body}"), "test manifest").unwrap()
+}
+
+fn opts(dir: &Path) -> FetchOptions {
+    FetchOptions { dir: dir.to_path_buf(), mirror: None, retries: 0, force: false, quiet: true }
+}
+
+fn fetch_one(m: &Manifest, name: &str, o: &FetchOptions) -> anyhow::Result<fetch::FetchReport> {
+    fetch::fetch_model(m, m.model(name).unwrap(), o)
+}
+
+/// Files in `dir` other than lock files.
+fn leftovers(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn interrupted_transfer_resumes_with_a_range_request() {
+    let body = payload(3 << 20, 0);
+    let cut = 1 << 20;
+    let srv =
+        Server::start_with(vec![("/m/a.onnx", Route { body: body.clone(), drops: 1, cut, ..Default::default() })]);
+    let m = manifest(&model_toml("a", "a.onnx", &[srv.url("/m/a.onnx")], Some(body.len()), &sha256_hex(&body)));
+    let d = tempfile::tempdir().unwrap();
+    let o = opts(d.path());
+
+    // First fetch: the server drops the connection after 1 MiB.
+    let err = format!("{:#}", fetch_one(&m, "a", &o).unwrap_err());
+    assert!(err.contains("interrupted after 1048576 bytes of 3145728"), "{err}");
+    assert!(err.contains("next fetch resumes"), "{err}");
+    let part = part_path(&d.path().join("a.onnx"));
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), cut as u64, "the partial data is kept");
+    assert!(!d.path().join("a.onnx").exists(), "nothing unverified in place");
+
+    // Second fetch: asks for the rest only, completes and verifies.
+    let r = fetch_one(&m, "a", &o).unwrap();
+    assert_eq!(r.action, Action::Downloaded);
+    assert_eq!(r.resumed_from, cut as u64);
+    assert_eq!(r.bytes_transferred, (body.len() - cut) as u64);
+    assert_eq!(r.verified_by, "sha256");
+    assert!(std::fs::read(d.path().join("a.onnx")).unwrap() == body);
+    assert_eq!(srv.requests(), [("/m/a.onnx".to_string(), None), ("/m/a.onnx".to_string(), Some(cut as u64))]);
+    assert_eq!(leftovers(d.path()), ["a.onnx"], "the part file is gone");
+
+    // Third fetch: already present and verified, no request.
+    let r = fetch_one(&m, "a", &o).unwrap();
+    assert_eq!(r.action, Action::AlreadyPresent);
+    assert_eq!(srv.requests().len(), 2);
+}
+
+#[test]
+fn retries_resume_within_one_fetch() {
+    let body = payload(600_000, 1);
+    let srv = Server::start_with(vec![(
+        "/b.onnx",
+        Route { body: body.clone(), drops: 2, cut: 100_000, ..Default::default() },
+    )]);
+    let m = manifest(&model_toml("b", "b.onnx", &[srv.url("/b.onnx")], None, &sha256_hex(&body)));
+    let d = tempfile::tempdir().unwrap();
+    let mut o = opts(d.path());
+    o.retries = 2;
+    let r = fetch_one(&m, "b", &o).unwrap();
+    assert_eq!(r.action, Action::Downloaded);
+    assert_eq!(r.resumed_from, 0, "the call started from scratch");
+    assert!(std::fs::read(d.path().join("b.onnx")).unwrap() == body);
+    let ranges: Vec<Option<u64>> = srv.requests().into_iter().map(|(_, r)| r).collect();
+    assert_eq!(ranges, [None, Some(100_000), Some(200_000)]);
+}
+
+#[test]
+fn resume_follows_redirects_and_survives_a_server_without_range_support() {
+    let body = payload(500_000, 18);
+    let srv = Server::start_with(vec![
+        ("/r/o.onnx", Route { redirect: Some("/files/o.onnx".into()), ..Default::default() }),
+        ("/files/o.onnx", Route { body: body.clone(), drops: 1, cut: 200_000, ..Default::default() }),
+        ("/p.onnx", Route { body: body.clone(), drops: 1, cut: 200_000, ignore_range: true, ..Default::default() }),
+    ]);
+    let m = manifest(&format!(
+        "{}{}",
+        model_toml("o", "o.onnx", &[srv.url("/r/o.onnx")], None, &sha256_hex(&body)),
+        model_toml("p", "p.onnx", &[srv.url("/p.onnx")], None, &sha256_hex(&body))
+    ));
+    let d = tempfile::tempdir().unwrap();
+    let mut o = opts(d.path());
+    o.retries = 1;
+    // The Range header survives the redirect.
+    let r = fetch_one(&m, "o", &o).unwrap();
+    assert!(std::fs::read(d.path().join("o.onnx")).unwrap() == body);
+    assert_eq!(r.bytes_transferred, 500_000);
+    let log = srv.requests();
+    assert_eq!(log[3], ("/files/o.onnx".to_string(), Some(200_000)), "{log:?}");
+    // A 200 answer to a Range request restarts the file instead of appending to it.
+    fetch_one(&m, "p", &o).unwrap();
+    assert!(std::fs::read(d.path().join("p.onnx")).unwrap() == body);
+    assert_eq!(srv.requests()[5], ("/p.onnx".to_string(), Some(200_000)));
+}
+
+#[test]
+fn wrong_hash_is_rejected_and_nothing_is_left_in_place() {
+    let served = payload(200_000, 2);
+    let published = payload(200_000, 3);
+    let (want, got) = (sha256_hex(&published), sha256_hex(&served));
+    let srv = Server::start(vec![("/c.onnx", served)]);
+    let m = manifest(&model_toml("c", "c.onnx", &[srv.url("/c.onnx")], Some(200_000), &want));
+    let d = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", fetch_one(&m, "c", &opts(d.path())).unwrap_err());
+    assert!(err.contains("sha256 mismatch for c.onnx"), "{err}");
+    assert!(err.contains(&format!("expected {want}, got {got}")), "both hashes named: {err}");
+    assert!(err.contains(&srv.url("/c.onnx")), "{err}");
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
+}
+
+#[test]
+fn http_404_names_the_status_and_url() {
+    let srv = Server::start(vec![]);
+    let url = srv.url("/missing/d.onnx");
+    let m = manifest(&model_toml("d", "d.onnx", std::slice::from_ref(&url), None, ""));
+    let d = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", fetch_one(&m, "d", &opts(d.path())).unwrap_err());
+    assert!(err.contains(&format!("HTTP 404 Not Found from {url}")), "{err}");
+    assert!(leftovers(d.path()).is_empty());
+}
+
+#[test]
+fn next_url_is_tried_after_a_failure() {
+    let body = payload(50_000, 4);
+    let srv = Server::start(vec![("/good/e.onnx", body.clone())]);
+    let urls = [srv.url("/gone/e.onnx"), srv.url("/good/e.onnx")];
+    let m = manifest(&model_toml("e", "e.onnx", &urls, Some(body.len()), &sha256_hex(&body)));
+    let d = tempfile::tempdir().unwrap();
+    let r = fetch_one(&m, "e", &opts(d.path())).unwrap();
+    assert_eq!(r.url.as_deref(), Some(urls[1].as_str()));
+}
+
+#[test]
+fn without_a_hash_the_size_is_checked() {
+    let body = payload(10_000, 5);
+    let srv = Server::start(vec![("/f.onnx", body.clone()), ("/g.onnx", body.clone())]);
+    let m = manifest(&format!(
+        "{}{}",
+        model_toml("f", "f.onnx", &[srv.url("/f.onnx")], Some(10_000), ""),
+        model_toml("g", "g.onnx", &[srv.url("/g.onnx")], Some(12_345), "")
+    ));
+    let d = tempfile::tempdir().unwrap();
+    let r = fetch_one(&m, "f", &opts(d.path())).unwrap();
+    assert_eq!(r.verified_by, "size");
+    assert_eq!(r.sha256, sha256_hex(&body), "the digest is still reported");
+    let err = format!("{:#}", fetch_one(&m, "g", &opts(d.path())).unwrap_err());
+    assert!(err.contains("serves 10000 bytes but the manifest says 12345"), "{err}");
+    assert!(!d.path().join("g.onnx").exists());
+}
+
+#[test]
+fn a_present_mismatched_file_needs_force() {
+    let body = payload(30_000, 6);
+    let srv = Server::start(vec![("/h.onnx", body.clone())]);
+    let m = manifest(&model_toml("h", "h.onnx", &[srv.url("/h.onnx")], None, &sha256_hex(&body)));
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("h.onnx"), b"old version").unwrap();
+    let err = format!("{:#}", fetch_one(&m, "h", &opts(d.path())).unwrap_err());
+    assert!(err.contains("already there") && err.contains("--force"), "{err}");
+    assert!(srv.requests().is_empty());
+    let mut o = opts(d.path());
+    o.force = true;
+    assert_eq!(fetch_one(&m, "h", &o).unwrap().action, Action::Downloaded);
+    assert!(std::fs::read(d.path().join("h.onnx")).unwrap() == body);
+}
+
+#[test]
+fn concurrent_fetches_of_one_file_download_it_once() {
+    let body = payload(2 << 20, 7);
+    let srv = Server::start(vec![("/i.onnx", body.clone())]);
+    let m = Arc::new(manifest(&model_toml("i", "i.onnx", &[srv.url("/i.onnx")], None, &sha256_hex(&body))));
+    let d = tempfile::tempdir().unwrap();
+    let actions: Vec<Action> = (0..3)
+        .map(|_| {
+            let (m, o) = (m.clone(), opts(d.path()));
+            std::thread::spawn(move || fetch_one(&m, "i", &o).unwrap().action)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(actions.iter().filter(|a| **a == Action::Downloaded).count(), 1, "{actions:?}");
+    assert_eq!(srv.requests().len(), 1);
+    assert!(std::fs::read(d.path().join("i.onnx")).unwrap() == body);
+}
+
+/// A zip with `members` stored under `prefix`.
+fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opt = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in members {
+        w.start_file(*name, opt).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn models_inside_an_archive_are_extracted_and_verified() {
+    let det = payload(40_000, 8);
+    let rec = payload(70_000, 9);
+    let zip = zip_of(&[("det.onnx", &det), ("rec.onnx", &rec), ("bad.onnx", b"corrupt")]);
+    let srv = Server::start(vec![("/pack.zip", zip.clone())]);
+    let archive = format!(
+        "[[archives]]\nname = \"pack\"\nfile = \"pack.zip\"\nurls = [\"{}\"]\nsize = {}\nsha256 = \"{}\"\n\n",
+        srv.url("/pack.zip"),
+        zip.len(),
+        sha256_hex(&zip)
+    );
+    let member = |name: &str, file: &str, sha: &str| {
+        format!("[[models]]\nname = \"{name}\"\nfile = \"{file}\"\nrole = \"detector\"\narchive = \"pack\"\nsha256 = \"{sha}\"\n\n")
+    };
+    let m = manifest(&format!(
+        "{archive}{}{}{}",
+        member("det", "det.onnx", &sha256_hex(&det)),
+        member("rec", "rec.onnx", &sha256_hex(&rec)),
+        member("bad", "bad.onnx", &sha256_hex(b"expected"))
+    ));
+    let d = tempfile::tempdir().unwrap();
+    let o = opts(d.path());
+    let r = fetch_one(&m, "det", &o).unwrap();
+    assert_eq!(r.action, Action::Extracted);
+    assert_eq!(r.archive.as_deref(), Some("pack"));
+    assert_eq!(r.verified_by, "sha256");
+    assert!(std::fs::read(d.path().join("det.onnx")).unwrap() == det);
+    // The verified archive is kept: the second member needs no second download.
+    assert_eq!(fetch_one(&m, "rec", &o).unwrap().action, Action::Extracted);
+    assert!(std::fs::read(d.path().join("rec.onnx")).unwrap() == rec);
+    assert_eq!(srv.requests().len(), 1);
+    let err = format!("{:#}", fetch_one(&m, "bad", &o).unwrap_err());
+    assert!(err.contains("member bad.onnx") && err.contains("does not match the published"), "{err}");
+    assert_eq!(leftovers(d.path()), ["det.onnx", "pack.zip", "rec.onnx"]);
+    // Fetching the archive by name through the target list.
+    let t = fetch::targets(&m, &["pack".into()]).unwrap();
+    assert!(matches!(t[0], Target::Archive(_)));
+    assert_eq!(fetch::fetch(&m, t[0], &o).unwrap().action, Action::AlreadyPresent);
+}
+
+#[test]
+fn the_mirror_replaces_the_manifest_urls() {
+    let body = payload(20_000, 10);
+    let srv = Server::start(vec![("/mirror/j.onnx", body.clone())]);
+    // The manifest URL is never contacted (the .invalid TLD cannot resolve).
+    let m = manifest(&model_toml("j", "j.onnx", &["https://example.invalid/j.onnx".into()], None, &sha256_hex(&body)));
+    let d = tempfile::tempdir().unwrap();
+    let mut o = opts(d.path());
+    o.mirror = Some(srv.url("/mirror/"));
+    let r = fetch_one(&m, "j", &o).unwrap();
+    assert_eq!(r.url, Some(srv.url("/mirror/j.onnx")));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn disk_full_is_reported_as_such() {
+    let body = payload(100_000, 11);
+    let srv = Server::start(vec![("/k.onnx", body.clone())]);
+    let m = manifest(&model_toml("k", "k.onnx", &[srv.url("/k.onnx")], None, &sha256_hex(&body)));
+    let d = tempfile::tempdir().unwrap();
+    // Every write to /dev/full fails with ENOSPC.
+    std::os::unix::fs::symlink("/dev/full", part_path(&d.path().join("k.onnx"))).unwrap();
+    let err = format!("{:#}", fetch_one(&m, "k", &opts(d.path())).unwrap_err());
+    assert!(err.contains("disk full"), "{err}");
+    assert!(!d.path().join("k.onnx").exists());
+}
+
+#[test]
+fn an_unusable_models_folder_is_reported() {
+    let body = payload(1_000, 12);
+    let srv = Server::start(vec![("/l.onnx", body.clone())]);
+    let m = manifest(&model_toml("l", "l.onnx", &[srv.url("/l.onnx")], None, &sha256_hex(&body)));
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let err = format!("{:#}", fetch_one(&m, "l", &opts(&file.join("models"))).unwrap_err());
+    assert!(err.contains("cannot create the models folder"), "{err}");
+    assert!(srv.requests().is_empty());
+}
+
+#[test]
+fn cli_fetch_reads_the_mirror_from_the_environment_and_reports_json() {
+    let body = payload(5_000, 13);
+    let srv = Server::start(vec![("/m.onnx", body.clone())]);
+    let d = tempfile::tempdir().unwrap();
+    let text = format!(
+        "version = 1\n\n{}{}",
+        model_toml("m", "m.onnx", &["https://example.invalid/m.onnx".into()], Some(5_000), &sha256_hex(&body)),
+        model_toml("n", "n.onnx", &["https://example.invalid/n.onnx".into()], None, "")
+    );
+    let mpath = d.path().join("manifest.toml");
+    std::fs::write(&mpath, text).unwrap();
+    let models = d.path().join("models");
+    let out = Command::new(env!("CARGO_BIN_EXE_faceperf"))
+        .args(["models", "fetch", "m", "n", "--json", "--manifest"])
+        .arg(&mpath)
+        .arg("--dir")
+        .arg(&models)
+        .env("FACEPERF_MIRROR", &srv.base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one of the two fails");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["name"], "m");
+    assert_eq!(rows[0]["ok"], true);
+    assert_eq!(rows[0]["action"], "downloaded");
+    assert_eq!(rows[0]["verified_by"], "sha256");
+    assert_eq!(rows[1]["ok"], false);
+    let e = rows[1]["error"].as_str().unwrap();
+    assert!(e.contains("HTTP 404") && e.contains(&format!("{}/n.onnx", srv.base)), "{e}");
+    assert!(std::fs::read(models.join("m.onnx")).unwrap() == body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// import
+
+fn import_manifest(a: &[u8], b: &[u8]) -> Manifest {
+    manifest(&format!(
+        "{}{}{}",
+        model_toml("swap", "swap.onnx", &["https://example.invalid/swap.onnx".into()], None, &sha256_hex(a)),
+        model_toml("enh", "enh.onnx", &["https://example.invalid/enh.onnx".into()], Some(b.len()), ""),
+        "[[archives]]\nname = \"pk\"\nfile = \"pk.zip\"\nurls = [\"https://example.invalid/pk.zip\"]\n\n\
+         [[models]]\nname = \"det\"\nfile = \"det.onnx\"\nrole = \"detector\"\narchive = \"pk\"\nsha256 = \"\"\nsize = 3\n\n"
+    ))
+}
+
+#[test]
+fn import_from_a_deep_live_cam_folder() {
+    let (a, b) = (payload(4_000, 14), payload(3_000, 15));
+    let m = import_manifest(&a, &b);
+    let src = tempfile::tempdir().unwrap();
+    let dlc = src.path().join("Deep-Live-Cam");
+    std::fs::create_dir_all(dlc.join("models")).unwrap();
+    std::fs::write(dlc.join("models/swap.onnx"), &a).unwrap();
+    std::fs::write(dlc.join("models/enh.onnx"), b"wrong size").unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    // The checkout root works as well as its models/ folder.
+    let r = import(&m, &dlc, dest.path(), true).unwrap();
+    let st: Vec<ImportStatus> = r.models.iter().map(|e| e.status).collect();
+    assert_eq!(st, [ImportStatus::Imported, ImportStatus::Mismatched, ImportStatus::Missing]);
+    assert_eq!(r.models[0].verified_by.as_deref(), Some("sha256"));
+    assert!(r.models[1].problem.as_ref().unwrap().contains("size 10 bytes, the manifest says 3000"));
+    assert!(std::fs::read(dest.path().join("swap.onnx")).unwrap() == a);
+    assert!(!dest.path().join("enh.onnx").exists(), "a mismatched file is not imported");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(r.models[0].method.as_deref(), Some("hard-link"));
+        assert_eq!(ino(&dlc.join("models/swap.onnx")), ino(&dest.path().join("swap.onnx")));
+    }
+    assert_eq!(leftovers(dest.path()), ["swap.onnx"], "no temporary files");
+    // Importing again: already present.
+    let again = import(&m, &dlc.join("models"), dest.path(), true).unwrap();
+    assert_eq!(again.models[0].status, ImportStatus::AlreadyPresent);
+}
+
+#[test]
+fn import_from_an_insightface_folder_via_the_cli() {
+    let (a, b) = (payload(4_000, 16), payload(3_000, 17));
+    let m = import_manifest(&a, &b);
+    let home = tempfile::tempdir().unwrap();
+    let buffalo = home.path().join(".insightface/models/buffalo_l");
+    std::fs::create_dir_all(&buffalo).unwrap();
+    std::fs::write(buffalo.join("det.onnx"), b"abc").unwrap();
+    std::fs::write(buffalo.join("1k3d68.onnx"), b"not in the manifest").unwrap();
+    let r = import(&m, &home.path().join(".insightface"), &home.path().join("models"), true).unwrap();
+    let det = &r.models[2];
+    assert_eq!(det.status, ImportStatus::Imported);
+    assert_eq!(det.verified_by.as_deref(), Some("size"));
+    assert!(det.source.as_ref().unwrap().ends_with("models/buffalo_l/det.onnx"));
+
+    // The command line: JSON report; a folder with none of the models is an error.
+    let mpath = home.path().join("m.toml");
+    std::fs::write(
+        &mpath,
+        format!(
+            "version = 1\n\n{}",
+            model_toml("det", "det.onnx", &["https://example.invalid/det.onnx".into()], Some(3), "")
+        ),
+    )
+    .unwrap();
+    let run = |src: &Path, json: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_faceperf"));
+        c.args(["models", "import"]).arg(src).arg("--manifest").arg(&mpath).arg("--dir").arg(home.path().join("m2"));
+        if json {
+            c.arg("--json");
+        }
+        c.output().unwrap()
+    };
+    let out = run(&buffalo, true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["models"][0]["status"], "imported");
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(empty.path(), false);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no model of the manifest found"));
+}
