@@ -138,6 +138,21 @@ fn kill_after(mut child: Child, after: Duration) -> (bool, Output) {
     }
 }
 
+/// Kills `child` with SIGKILL as soon as `seen()` holds (polled every 100 µs), unless it exits
+/// first; true when it was killed. Lands kills inside windows of a few milliseconds.
+fn kill_when(mut child: Child, seen: impl Fn() -> bool) -> (bool, Output) {
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return (false, child.wait_with_output().unwrap());
+        }
+        if seen() {
+            child.kill().unwrap();
+            return (true, child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
 /// What a models folder holds after a trial.
 #[derive(Debug, Default, PartialEq)]
 struct FetchState {
@@ -174,8 +189,8 @@ fn check_models_dir(dir: &Path, body: &[u8]) -> FetchState {
 fn kill_trials_models_fetch() {
     const TRIALS: usize = 40;
     let body = payload(2 << 20);
-    // 128 chunks × 4 ms ≈ 0.5 s per full transfer.
-    let srv = SlowServer::start("/m.onnx", body.clone(), Duration::from_millis(4));
+    // 128 chunks × 8 ms ≈ 1 s per full transfer.
+    let srv = SlowServer::start("/m.onnx", body.clone(), Duration::from_millis(8));
     let tmp = tempfile::tempdir().unwrap();
     let manifest = write_manifest(tmp.path(), &srv, &body);
     let dir = tmp.path().join("models");
@@ -322,7 +337,9 @@ fn check_cache(out: &Path) -> CacheState {
 #[test]
 #[ignore = "kill -9 trials (a few minutes); run with --ignored --nocapture"]
 fn kill_trials_optimize() {
+    // Kills at random times, then kills timed to the few-millisecond windows of the write.
     const TRIALS: usize = 30;
+    const TARGETED: usize = 10;
     let tmp = tempfile::tempdir().unwrap();
     let (src, out) = optimize_setup(tmp.path());
     // One uninterrupted run sets the time scale of the kills.
@@ -333,11 +350,27 @@ fn kill_trials_optimize() {
     let mut rng = Rng::new(11);
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut max_temps = 0;
-    for trial in 0..TRIALS {
+    let staged = |out: &Path| {
+        std::fs::read_dir(out).is_ok_and(|rd| {
+            rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&format!(".{VARIANT}.tmp-")))
+        })
+    };
+    let sidecar_of = |out: &Path, version: &str| {
+        std::fs::read_to_string(out.join(SIDECAR)).is_ok_and(|t| t.contains(&format!("\"{version}\"")))
+    };
+    for trial in 0..TRIALS + 2 * TARGETED {
         // A new tool version each trial makes every run rewrite (and replace) the variant.
         let version = format!("trial-{trial}");
-        let delay = full.mul_f64(rng.below(1300) as f64 / 1000.0);
-        let (killed, o) = kill_after(optimize_cmd(&src, &out, &version, &[]).spawn().unwrap(), delay);
+        let child = optimize_cmd(&src, &out, &version, &[]).spawn().unwrap();
+        let (killed, o) = if trial < TRIALS {
+            kill_after(child, full.mul_f64(rng.below(1300) as f64 / 1000.0))
+        } else if trial < TRIALS + TARGETED {
+            // The moment the new variant's temporary file appears.
+            kill_when(child, || staged(&out))
+        } else {
+            // The moment the new sidecar is in place (the variant is renamed next).
+            kill_when(child, || sidecar_of(&out, &version))
+        };
         let st = check_cache(&out);
         max_temps = max_temps.max(st.temps);
         let outcome = if !killed {
@@ -365,7 +398,12 @@ fn kill_trials_optimize() {
     assert!(st.variant && st.sidecar && st.temps == 0, "{st:?}");
     let o = optimize_cmd(&src, &out, "final", &["--check", "--quick"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    eprintln!("optimize: {TRIALS} kill trials over 0..1.3 × {:.2} s (one uninterrupted run)", full.as_secs_f64());
+    eprintln!(
+        "optimize: {} kill trials: {TRIALS} at random over 0..1.3 × {:.2} s (one uninterrupted run), {TARGETED} when \
+         the staged variant appears, {TARGETED} when the new sidecar appears",
+        TRIALS + 2 * TARGETED,
+        full.as_secs_f64()
+    );
     for (k, v) in &counts {
         eprintln!("  {v:>3}  {k}");
     }
