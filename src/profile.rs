@@ -30,11 +30,14 @@ pub enum Variant {
     Coreml,
     /// Weights and activations in fp16 (`<stem>_fp16.onnx`).
     Fp16,
+    /// fp16 plus pre/post-processing fused into the model: 8-bit NHWC BGR frames in and out, so the
+    /// normalisation and layout work runs on the GPU (`<stem>_cuda.onnx`, `rewrites/cuda.toml`).
+    Cuda,
 }
 
 impl Variant {
     /// All variants, in the order they are reported side by side.
-    pub const ALL: [Variant; 3] = [Variant::Original, Variant::Coreml, Variant::Fp16];
+    pub const ALL: [Variant; 4] = [Variant::Original, Variant::Coreml, Variant::Fp16, Variant::Cuda];
 
     /// Lowercase name.
     pub fn name(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Variant {
             Variant::Original => "original",
             Variant::Coreml => "coreml",
             Variant::Fp16 => "fp16",
+            Variant::Cuda => "cuda",
         }
     }
 
@@ -51,6 +55,7 @@ impl Variant {
             Variant::Original => "",
             Variant::Coreml => "_coreml",
             Variant::Fp16 => "_fp16",
+            Variant::Cuda => "_cuda",
         }
     }
 
@@ -284,6 +289,13 @@ pub struct BenchSettings {
     /// ratios from one run.
     #[serde(default)]
     pub cuda_graph_ab: bool,
+    /// Frames of the live pipeline run in measure mode after the models (synthetic source at the
+    /// camera size, the profile's pipeline settings and role variants); 0 = no pipeline run.
+    #[serde(default)]
+    pub pipeline_frames: u64,
+    /// Faces in the pipeline's synthetic scene.
+    #[serde(default = "one")]
+    pub pipeline_faces: usize,
 }
 
 fn full() -> Scale {
@@ -313,6 +325,8 @@ impl Default for BenchSettings {
             time_budget_s: budget(),
             op_profile_runs: 1,
             cuda_graph_ab: false,
+            pipeline_frames: 0,
+            pipeline_faces: 1,
         }
     }
 }

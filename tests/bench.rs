@@ -61,6 +61,7 @@ min_runs = 2
 time_budget_s = 0.5
 op_profile_runs = 1
 cuda_graph_ab = true
+pipeline_frames = 4
 
 [roles.swapper]
 providers = [{ kind = "cuda", device_id = 0, cudnn_conv_algo_search = "heuristic", use_tf32 = false, cuda_graph = true }]
@@ -151,6 +152,14 @@ fn bench_run_writes_csv_and_json_with_provenance() {
     let e = bench::variant_file(rt, &out_of_tree(), Role::Swapper, Variant::Fp16, None).unwrap_err();
     assert!(e.contains("not found"), "{e}");
 
+    // The live pipeline ran in measure mode after the models, with per-stage statistics.
+    assert!(report.notes.iter().all(|n| !n.contains("pipeline run failed")), "{:?}", report.notes);
+    let p = report.pipeline.as_ref().expect("pipeline measured");
+    assert_eq!(p.frames, 4);
+    assert!(p.fps > 0.0 && p.stage_share.len() == p.stages.len());
+    let swap = p.stages.iter().find(|(s, _)| s == "swap").expect("swap stage");
+    assert!(swap.1.n >= 1 && swap.1.median > 0.0);
+
     let out = tempfile::tempdir().unwrap();
     let (csv, json) = report.write(out.path(), "20250101T000000Z").unwrap();
     assert!(csv.starts_with(out.path().join("test-bench")));
@@ -165,6 +174,7 @@ fn bench_run_writes_csv_and_json_with_provenance() {
     assert!(has("detector", "warmup", "runs") && has("detector", "op_type:", "ms_per_run"));
     assert!(has("detector", "op_node:", "percent"));
     assert!(has("swapper", "speedup_vs:inswapper_128", "variant"));
+    assert!(has("pipeline", "pipeline:swap", "median") && has("pipeline", "pipeline:total", "fps"));
     if !has_cuda {
         assert!(rows.iter().any(|r| r.role == "swapper"
             && r.stage == "binding"

@@ -75,9 +75,9 @@ fn live_pipeline_end_to_end_with_tiny_replicas() {
         // Detection every third frame, tracking in between.
         assert_eq!(r.detected, r.frame % 3 == 0, "frame {}", r.frame);
         assert!(r.done_us >= r.captured_us && r.infer_us > 0.0);
-        for s in
-            [Stage::CaptureWait, Stage::Decode, Stage::Detect, Stage::Align, Stage::Swap, Stage::Paste, Stage::Sink]
-        {
+        let (find, not) = if r.detected { (Stage::Detect, Stage::Track) } else { (Stage::Track, Stage::Detect) };
+        assert!(r.span(not).is_none(), "frame {}", r.frame);
+        for s in [Stage::CaptureWait, Stage::Decode, find, Stage::Align, Stage::Swap, Stage::Paste, Stage::Sink] {
             let sp = r.span(s).unwrap_or_else(|| panic!("frame {}: no {} span", r.frame, s.name()));
             assert!(sp.end_us >= sp.start_us && sp.busy_us >= 0.0);
         }
@@ -87,7 +87,7 @@ fn live_pipeline_end_to_end_with_tiny_replicas() {
         assert!(r.span(Stage::Paste).unwrap().end_us <= r.span(Stage::Sink).unwrap().start_us);
     }
     let names: Vec<&str> = report.stages.iter().map(|s| s.stage.name()).collect();
-    for want in ["capture_wait", "decode", "detect", "align", "swap", "paste", "sink"] {
+    for want in ["capture_wait", "decode", "detect", "track", "align", "swap", "paste", "sink"] {
         assert!(names.contains(&want), "{names:?}");
     }
     assert!(report.non_inference_share > 0.0 && report.non_inference_share < 1.0);
@@ -172,6 +172,22 @@ fn adaptive_mode_runs_and_reports_its_choice() {
 }
 
 #[test]
+fn realtime_pacing_drops_frames_the_pipeline_cannot_take() {
+    // A synthetic source paced at 2000 fps outruns any pipeline: the queue keeps the newest frames.
+    let rt = runtime::init(None).unwrap();
+    let mut cfg = config(160, 120, 1, 4);
+    if let SourceSpec::Synthetic(s) = &mut cfg.source {
+        s.fps = 2000.0;
+    }
+    cfg.realtime = true;
+    let report = pipeline::run(rt, &cfg).unwrap();
+    assert_eq!(report.frames, 4);
+    assert!(report.dropped > 0);
+    let idx: Vec<u64> = report.records.iter().map(|r| r.source_index).collect();
+    assert!(idx.windows(2).all(|w| w[1] > w[0]) && idx[3] > 3, "{idx:?}");
+}
+
+#[test]
 fn queue_drops_the_oldest_or_blocks() {
     let q = BoundedQueue::new(2, WhenFull::DropOldest);
     for i in 0..5 {
@@ -241,10 +257,26 @@ fn sources_and_sinks() {
     let e = source::open(&SourceSpec::Images(empty.path().into()), &Default::default()).err().unwrap().to_string();
     assert!(e.contains("no .png"), "{e}");
 
-    // Without ffmpeg a video is a clear error that names the alternatives.
-    let clip = dir.path().join("clip.mp4");
-    std::fs::write(&clip, b"not a video").unwrap();
-    if !source::have_tool("ffmpeg") {
+    // Without ffmpeg a video is a clear error that names the alternatives; with it, frames written
+    // by the video sink read back in order (lossless codec, exact pixels).
+    let clip = dir.path().join("clip.mkv");
+    if source::have_tool("ffmpeg") && source::have_tool("ffprobe") {
+        let mut sink = sink::open(&SinkSpec::Video(clip.clone()), 32, 16, 25.0).unwrap();
+        for i in 0..4u8 {
+            let f = Frame::from_raw(32, 16, PixelFormat::Rgb, vec![i * 50 + 20; 32 * 16 * 3]).unwrap();
+            sink.write(&f, i as u64).unwrap();
+        }
+        sink.finish().unwrap();
+        let mut src = source::open(&SourceSpec::Video(clip.clone()), &Default::default()).unwrap();
+        assert!(src.describe().contains("32×16") && src.nominal_fps() == Some(25.0), "{}", src.describe());
+        for i in 0..4u8 {
+            let f = src.next_frame().unwrap().unwrap();
+            let p = f.pixel(5, 5);
+            assert!(p.iter().all(|&c| (c as i32 - (i * 50 + 20) as i32).abs() <= 3), "frame {i}: {p:?}");
+        }
+        assert!(src.next_frame().unwrap().is_none());
+    } else {
+        std::fs::write(&clip, b"not a video").unwrap();
         let e = source::open(&SourceSpec::Video(clip), &Default::default()).err().unwrap().to_string();
         assert!(e.contains("ffmpeg") && e.contains("images:DIR"), "{e}");
     }
@@ -254,4 +286,23 @@ fn sources_and_sinks() {
         let e = source::open(&SourceSpec::Camera(0), &Default::default()).err().unwrap().to_string();
         assert!(e.contains("--features camera") && e.contains("synthetic"), "{e}");
     }
+}
+
+#[cfg(feature = "camera")]
+#[test]
+fn camera_buffers_decode() {
+    use faceperf::pipeline::camera::decode;
+    use nokhwa::utils::FrameFormat;
+    // Mid-grey in YUYV (Y 126, U = V = 128) and NV12, and an RGB buffer passed through.
+    let yuyv = [126u8, 128, 126, 128].repeat(4 * 2 / 2);
+    let f = decode(&yuyv, 4, 2, FrameFormat::YUYV).unwrap();
+    assert!(f.data.iter().all(|&v| (127..=129).contains(&v)), "{:?}", f.data);
+    let mut nv12 = vec![126u8; 8];
+    nv12.extend([128u8; 4]);
+    let f = decode(&nv12, 4, 2, FrameFormat::NV12).unwrap();
+    assert!(f.data.iter().all(|&v| (127..=129).contains(&v)));
+    let f = decode(&[1, 2, 3, 4, 5, 6], 2, 1, FrameFormat::RAWBGR).unwrap();
+    assert_eq!((f.format, f.pixel(1, 0)), (PixelFormat::Bgr, [4, 5, 6]));
+    assert!(decode(&[0u8; 3], 4, 2, FrameFormat::YUYV).is_err());
+    assert!(decode(b"not a jpeg", 4, 2, FrameFormat::MJPEG).is_err());
 }

@@ -113,6 +113,16 @@ pub fn make_input(role: Role, photo: &Photo, ty: TensorElementType, shape: &[i64
         _ => shape.iter().map(|&d| if d > 0 { d as usize } else { 1 }).collect(),
     };
     let n: usize = dims.iter().product();
+    // A frame input fused by `rewrites/cuda.toml`: 8-bit NHWC BGR pixels, as a camera delivers them.
+    if ty == TensorElementType::Uint8 && dims.len() == 4 && dims[3] == 3 {
+        let (h, w) = (shape[1].max(1) as u32, shape[2].max(1) as u32);
+        let side = default_side(role) as u32;
+        let (h, w) = if shape[1] > 0 { (h, w) } else { (side, side) };
+        let img = if role == Role::Detector { photo.letterbox(h, w) } else { photo.face_crop(h, w) };
+        let bgr: Vec<u8> = img.pixels().flat_map(|p| [p.0[2], p.0[1], p.0[0]]).collect();
+        let batch = dims[0];
+        return Ok(Tensor { dims: vec![batch, h as usize, w as usize, 3], data: TensorData::U8(bgr.repeat(batch)) });
+    }
     let values: Vec<f32> = if dims.len() == 4 && dims[1] == 3 {
         let (h, w) = (dims[2] as u32, dims[3] as u32);
         let img = if role == Role::Detector { photo.letterbox(h, w) } else { photo.face_crop(h, w) };
@@ -150,6 +160,12 @@ mod tests {
         assert_eq!(lb.get_pixel(10, 40).0, [0, 0, 0]);
 
         let mut rng = Rng::new(INPUT_SEED);
+        let u8_frame =
+            make_input(Role::Swapper, &photo, TensorElementType::Uint8, &[1, 128, 128, 3], &mut rng).unwrap();
+        assert_eq!(u8_frame.dims, vec![1, 128, 128, 3]);
+        let crop = photo.face_crop(128, 128);
+        let TensorData::U8(px) = &u8_frame.data else { panic!("u8 frame") };
+        assert_eq!(&px[..3], &[crop.get_pixel(0, 0).0[2], crop.get_pixel(0, 0).0[1], crop.get_pixel(0, 0).0[0]]);
         let t = make_input(Role::Swapper, &photo, TensorElementType::Float32, &[1, 3, 128, 128], &mut rng).unwrap();
         assert_eq!(t.dims, vec![1, 3, 128, 128]);
         let v = t.to_f32s();

@@ -28,7 +28,8 @@ use crate::util::{hw, progress};
 use inputs::{Photo, ASTRONAUT_FACE, INPUT_SEED};
 use model::{bench_model, ModelJob, RunPlan};
 use results::{
-    BenchReport, MissingModel, OrtInfo, OutputCheck, ProfileInfo, Settings, ToolInfo, VariantOrigin, SCHEMA_VERSION,
+    BenchReport, MissingModel, OrtInfo, OutputCheck, PipelineResult, ProfileInfo, Settings, ToolInfo, VariantOrigin,
+    SCHEMA_VERSION,
 };
 
 /// Appended to the model name of the graph-free twin of a CUDA-graph job (`bench.cuda_graph_ab`).
@@ -248,15 +249,27 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
         }
         bar.inc(1);
     }
-    bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&scratch);
-    if models.is_empty() {
+    let mut notes = Vec::new();
+    let pipeline = if profile.bench.pipeline_frames > 0 {
+        bar.set_message("pipeline");
+        match run_pipeline(rt, &profile, &dir, opts.models_dir.is_none()) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                notes.push(format!("the pipeline run failed: {e:#}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    bar.finish_and_clear();
+    if models.is_empty() && pipeline.is_none() {
         let why: Vec<String> = missing.iter().map(|m| format!("{}: {}", m.path.display(), m.reason)).collect();
         bail!("nothing was measured: {}", why.join("; "));
     }
 
     let hardware = hw::detect();
-    let mut notes = Vec::new();
     let load_end = load_average();
     let busy = |l: Option<[f64; 3]>| l.map(|l| l[0]).unwrap_or(0.0);
     let worst = busy(load_start).max(busy(load_end));
@@ -313,10 +326,46 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
         comparisons: results::comparisons(&models),
         models,
         missing,
-        pipeline: None,
+        pipeline,
         notes,
         load_average_start: load_start,
         load_average_end: load_end,
+    })
+}
+
+/// The live pipeline in measure mode on a synthetic clip at the profile's camera size, with the
+/// profile's pipeline settings and each role's variant and providers.
+/// With replicas, the detector is the real SCRFD-500M from the shared assets when present: a
+/// replica's random weights find random faces (or none, and the identity photo then has no face).
+fn run_pipeline(rt: &Runtime, profile: &Profile, dir: &Path, replicas: bool) -> Result<PipelineResult> {
+    let mut cfg = crate::pipeline::Config::new(profile.clone(), dir);
+    let mut notes = Vec::new();
+    if replicas {
+        if let Ok(real) = crate::util::assets::shared_file("models/real/scrfd_500m_bnkps.onnx") {
+            notes.push(format!("detector: the real SCRFD-500M ({}) instead of the replica", real.display()));
+            cfg.models.detector = real;
+        }
+    }
+    if let crate::pipeline::SourceSpec::Synthetic(s) = &mut cfg.source {
+        s.faces = profile.bench.pipeline_faces.max(1);
+    }
+    cfg.frames = Some(profile.bench.pipeline_frames);
+    let r = crate::pipeline::run(rt, &cfg)?;
+    Ok(PipelineResult {
+        source: r.source.clone(),
+        frames: r.frames,
+        stages: r.stages.iter().map(|s| (s.stage.name().to_string(), s.ms.clone())).collect(),
+        stage_share: r.stages.iter().map(|s| s.share).collect(),
+        fps: r.fps,
+        latency_ms: r.latency_ms.clone(),
+        wall_s: r.wall_s,
+        dropped: r.dropped,
+        detection_interval: r.detection_interval,
+        enhancer_interval: r.enhancer_interval,
+        many_faces: r.many_faces,
+        models: r.models.clone(),
+        non_inference_share: r.non_inference_share,
+        notes: notes.into_iter().chain(r.notes.iter().cloned()).collect(),
     })
 }
 
@@ -388,6 +437,26 @@ pub fn render(r: &BenchReport) -> String {
         }
         for w in &m.warnings {
             let _ = writeln!(s, "{:<10} warning: {w}", "");
+        }
+    }
+    if let Some(p) = &r.pipeline {
+        let _ = writeln!(
+            s,
+            "pipeline: {} frames of {} at {:.2} fps (detect every {}, enhance every {}){}",
+            p.frames,
+            p.source,
+            p.fps,
+            p.detection_interval,
+            p.enhancer_interval,
+            p.latency_ms.as_ref().map(|l| format!(", latency median {:.1} ms", l.median)).unwrap_or_default()
+        );
+        for (i, (stage, st)) in p.stages.iter().enumerate() {
+            let share = p.stage_share.get(i).map(|x| 100.0 * x).unwrap_or(0.0);
+            let _ = writeln!(
+                s,
+                "  {stage:<13} median {:>9.2}ms  p90 {:>9.2}ms  n {:>4}  {share:>5.1}% of wall",
+                st.median, st.p90, st.n
+            );
         }
     }
     for c in &r.comparisons {

@@ -206,14 +206,44 @@ pub struct MissingModel {
     pub reason: String,
 }
 
-/// Per-stage timings of the live pipeline on a fixed clip (present once the pipeline exists).
+/// The live pipeline in measure mode: per-stage timings on a fixed synthetic clip.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PipelineResult {
     /// The clip or source measured.
     pub source: String,
     pub frames: usize,
-    /// Stage name and its statistics, ms.
+    /// Stage name and its statistics over the frames it ran in, ms.
     pub stages: Vec<(String, Summary)>,
+    /// Each stage's busy time over the run's wall time, same order as `stages`.
+    #[serde(default)]
+    pub stage_share: Vec<f64>,
+    /// Frames per second delivered to the sink.
+    #[serde(default)]
+    pub fps: f64,
+    /// Capture-to-sink latency, ms.
+    #[serde(default)]
+    pub latency_ms: Option<Summary>,
+    /// Wall time of the measured frames, s.
+    #[serde(default)]
+    pub wall_s: f64,
+    /// Frames the source produced that were dropped.
+    #[serde(default)]
+    pub dropped: u64,
+    /// Settings the run used.
+    #[serde(default)]
+    pub detection_interval: usize,
+    #[serde(default)]
+    pub enhancer_interval: usize,
+    #[serde(default)]
+    pub many_faces: bool,
+    /// Model file per role, as the pipeline loaded them.
+    #[serde(default)]
+    pub models: Vec<(String, String)>,
+    /// Share of the pipeline's own (non-inference) work in its processing time.
+    #[serde(default)]
+    pub non_inference_share: f64,
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// A whole benchmark run.
@@ -390,9 +420,33 @@ impl BenchReport {
                 value: 0.0,
                 unit: String::new(),
             };
-            for (stage, s) in &p.stages {
-                summary_rows(&base, &format!("pipeline:{stage}"), s, &mut out);
+            for (i, (stage, s)) in p.stages.iter().enumerate() {
+                let stage = format!("pipeline:{stage}");
+                summary_rows(&base, &stage, s, &mut out);
+                if let Some(share) = p.stage_share.get(i) {
+                    out.push(CsvRow {
+                        stage,
+                        statistic: "share".into(),
+                        value: 100.0 * share,
+                        unit: "percent".into(),
+                        ..base.clone()
+                    });
+                }
             }
+            if let Some(l) = &p.latency_ms {
+                summary_rows(&base, "pipeline:latency", l, &mut out);
+            }
+            let row = |stat: &str, value: f64, unit: &str| CsvRow {
+                stage: "pipeline:total".into(),
+                statistic: stat.into(),
+                value,
+                unit: unit.into(),
+                ..base.clone()
+            };
+            out.push(row("frames", p.frames as f64, "count"));
+            out.push(row("fps", p.fps, "1/s"));
+            out.push(row("wall", 1000.0 * p.wall_s, "ms"));
+            out.push(row("dropped", p.dropped as f64, "count"));
         }
         out
     }

@@ -54,6 +54,9 @@ pub struct Args {
     /// Also run every CUDA-graph model without graphs, for graph speed-ups from one run
     #[arg(long)]
     pub cuda_graph_ab: bool,
+    /// Also run the live pipeline in measure mode for this many frames (0 = off; default: the profile's)
+    #[arg(long, value_name = "N")]
+    pub pipeline_frames: Option<u64>,
     /// Entries per per-op table
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -101,6 +104,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     }
     if let Some(n) = a.op_profile_runs {
         b.op_profile_runs = n;
+    }
+    if let Some(n) = a.pipeline_frames {
+        b.pipeline_frames = n;
     }
     if a.cuda_graph_ab {
         b.cuda_graph_ab = true;

@@ -25,8 +25,11 @@ pub const FFHQ_512: [[f32; 2]; 5] = [
 
 /// The ArcFace template for a `side × side` crop (insightface's `estimate_norm` rule).
 pub fn arcface_template(side: u32) -> [[f32; 2]; 5] {
-    let (ratio, shift) =
-        if side % 112 == 0 { (side as f32 / 112.0, 0.0) } else { (side as f32 / 128.0, 8.0 * side as f32 / 128.0) };
+    let (ratio, shift) = if side.is_multiple_of(112) {
+        (side as f32 / 112.0, 0.0)
+    } else {
+        (side as f32 / 128.0, 8.0 * side as f32 / 128.0)
+    };
     ARCFACE_112.map(|[x, y]| [x * ratio + shift, y * ratio])
 }
 

@@ -23,8 +23,10 @@ pub enum Stage {
     CaptureWait,
     /// The source producing a frame: camera/JPEG/video decode or synthetic rendering (capture thread).
     Decode,
-    /// Letterbox, detector run, decoding (detector thread); tracking on frames without detection.
+    /// Letterbox, detector run, decoding (detector thread).
     Detect,
+    /// Extrapolating the last detections' boxes, on frames without detection.
+    Track,
     /// 106-point landmarks (only when a feature needs them).
     Landmarks,
     /// Similarity estimate and warp of the aligned crop(s).
@@ -43,12 +45,13 @@ pub enum Stage {
 
 impl Stage {
     /// Number of stages.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     /// All stages in pipeline order.
     pub const ALL: [Stage; Stage::COUNT] = [
         Stage::CaptureWait,
         Stage::Decode,
         Stage::Detect,
+        Stage::Track,
         Stage::Landmarks,
         Stage::Align,
         Stage::Swap,
@@ -64,6 +67,7 @@ impl Stage {
             Stage::CaptureWait => "capture_wait",
             Stage::Decode => "decode",
             Stage::Detect => "detect",
+            Stage::Track => "track",
             Stage::Landmarks => "landmarks",
             Stage::Align => "align",
             Stage::Swap => "swap",
@@ -182,6 +186,24 @@ impl Clock {
     }
 }
 
+/// CPU time this process has used so far (user + system, all threads), s: Linux `/proc/self/stat`.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start at ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the full line, 12 and 13 after the name; in clock
+    // ticks, which are 100 per second on every Linux ABI faceperf runs on.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Load averages, where the OS has them.
+pub fn load_average() -> Option<[f64; 3]> {
+    let l = sysinfo::System::load_average();
+    (l.one > 0.0 || l.five > 0.0 || l.fifteen > 0.0).then_some([l.one, l.five, l.fifteen])
+}
+
 /// Adds a duration to a record's inference total.
 pub fn add_infer(rec: &mut FrameRecord, d: Duration) {
     rec.infer_us += d.as_secs_f64() * 1e6;
@@ -261,6 +283,10 @@ pub struct MeasureReport {
     pub non_inference_share: f64,
     /// Adaptive mode's choice, when it ran.
     pub adaptive: Option<AdaptiveChoice>,
+    /// CPU time the whole process used during the run (all threads), s; Linux only.
+    pub cpu_s: Option<f64>,
+    /// 1-, 5- and 15-minute load averages when the run started (a busy machine slows every stage).
+    pub load_average: Option<[f64; 3]>,
     /// Notes (e.g. what the source negotiated).
     pub notes: Vec<String>,
     /// One record per measured frame.
@@ -328,6 +354,8 @@ impl MeasureReport {
             work_ms,
             non_inference_share: if work_ms > 0.0 { (1.0 - inference_ms / work_ms).max(0.0) } else { 0.0 },
             adaptive: None,
+            cpu_s: None,
+            load_average: None,
             notes: vec![],
             records,
         }
@@ -383,6 +411,11 @@ impl MeasureReport {
         );
         if let Some(why) = &self.stopped_by {
             let _ = writeln!(out, "stopped early: {why}");
+        }
+        if let Some(cpu) = self.cpu_s {
+            let load = self.load_average.map(|l| format!(", load average {:.1} at start", l[0])).unwrap_or_default();
+            let _ =
+                writeln!(out, "CPU time {cpu:.2} s ({:.2} cores busy on average{load})", cpu / self.wall_s.max(1e-9));
         }
         if let Some(l) = &self.latency_ms {
             let _ = writeln!(

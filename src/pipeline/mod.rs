@@ -7,6 +7,8 @@
 
 pub mod adaptive;
 pub mod align;
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod detect;
 pub mod frame;
 pub mod measure;
@@ -163,6 +165,8 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
         bail!("--frames must be at least 1");
     }
     let p = &cfg.profile;
+    // The source first: a missing camera or file fails before models load.
+    let src = source::open(&cfg.source, &p.camera)?;
     let m = &cfg.models;
     let mut used = vec![(Role::Detector, &m.detector), (Role::Recognizer, &m.recognizer), (Role::Swapper, &m.swapper)];
     if cfg.enhancer_interval > 0 {
@@ -221,7 +225,6 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
         l.landmarks(&photo, &source_face)?;
     }
 
-    let src = source::open(&cfg.source, &p.camera)?;
     let description = src.describe();
     let fps = src.nominal_fps().unwrap_or(30.0);
     let (w, h) = match &cfg.source {

@@ -96,6 +96,7 @@ pub fn run(
     let queue: BoundedQueue<Captured> = BoundedQueue::new(settings.queue_depth, policy);
     let stop = AtomicBool::new(false);
     let clock = Clock::start();
+    let load_average = super::measure::load_average();
 
     std::thread::scope(|scope| -> Result<MeasureReport> {
         let capture = scope.spawn(|| capture_loop(source, &queue, &stop, pace));
@@ -110,30 +111,36 @@ pub fn run(
                 }
             }
         });
-        let mut report = Loop { stages, sink, settings, clock, queue: &queue, to_det, from_det }.run();
+        let mut report = Loop { stages, sink, settings, clock, queue: &queue, to_det, from_det, cpu_start: None }.run();
         stop.store(true, Ordering::SeqCst);
         queue.close();
         let captured = capture.join().map_err(|_| anyhow!("the capture thread panicked"))?;
         detect.join().map_err(|_| anyhow!("the detector thread panicked"))?;
         // A source that fails mid-run (a camera unplugged, a corrupt file) ends the run like the end
         // of the stream: the frames before it are measured, and the report says why it stopped.
-        if let Err(e) = captured {
-            if report.stopped_by.is_none() {
-                report.stopped_by = Some(format!("the source failed after {} frames: {e:#}", report.frames));
+        let source_dropped = match captured {
+            Ok(n) => n,
+            Err(e) => {
+                if report.stopped_by.is_none() {
+                    report.stopped_by = Some(format!("the source failed after {} frames: {e:#}", report.frames));
+                }
+                0
             }
-        }
-        report.dropped = queue.dropped();
+        };
+        report.dropped = queue.dropped() + source_dropped;
+        report.load_average = load_average;
         Ok(report)
     })
 }
 
-/// Reads frames from `source` into `queue` until it ends, the queue closes or `stop` is set.
+/// Reads frames from `source` into `queue` until it ends, the queue closes or `stop` is set;
+/// returns the frames the source itself dropped.
 fn capture_loop(
     mut source: Box<dyn Source>,
     queue: &BoundedQueue<Captured>,
     stop: &AtomicBool,
     pace: Option<f64>,
-) -> Result<()> {
+) -> Result<u64> {
     let start = Instant::now();
     let mut index = 0u64;
     let result = loop {
@@ -160,7 +167,7 @@ fn capture_loop(
         }
     };
     queue.close();
-    result
+    result.map(|()| source.dropped())
 }
 
 struct Loop<'a> {
@@ -171,6 +178,8 @@ struct Loop<'a> {
     queue: &'a BoundedQueue<Captured>,
     to_det: mpsc::SyncSender<Frame>,
     from_det: mpsc::Receiver<DetectReply>,
+    /// Process CPU time when the measured phase started.
+    cpu_start: Option<f64>,
 }
 
 impl Loop<'_> {
@@ -186,6 +195,7 @@ impl Loop<'_> {
         report.enhancer_interval = out.enh_every;
         report.many_faces = self.settings.many_faces;
         report.adaptive = out.choice;
+        report.cpu_s = self.cpu_start.zip(super::measure::process_cpu_seconds()).map(|(a, b)| b - a);
         report.stopped_by = match (failed, finished) {
             (Some(e), _) => Some(format!("stopped after {} frames: {e:#}", report.frames)),
             (None, Err(e)) => Some(format!("the sink failed: {e:#}")),
@@ -228,7 +238,10 @@ impl Loop<'_> {
                 }
                 break;
             };
-            measure_start.get_or_insert(w0);
+            if measure_start.is_none() {
+                measure_start = Some(w0);
+                self.cpu_start = super::measure::process_cpu_seconds();
+            }
             let mut rec = FrameRecord::new(out_index, cap.index);
             out_index += 1;
             self.clock.add(&mut rec, Stage::CaptureWait, w0, w1);
@@ -258,7 +271,7 @@ impl Loop<'_> {
             } else {
                 let t0 = Instant::now();
                 let faces = tracker.predict(cap.index);
-                self.clock.add(&mut rec, Stage::Detect, t0, Instant::now());
+                self.clock.add(&mut rec, Stage::Track, t0, Instant::now());
                 since_detect += 1;
                 (held.take().expect("held when not detecting"), faces)
             };
@@ -279,6 +292,7 @@ impl Loop<'_> {
                     }
                     out_index = 1;
                     measure_start = Some(Instant::now());
+                    self.cpu_start = super::measure::process_cpu_seconds();
                 }
             }
         }
@@ -331,7 +345,7 @@ impl Loop<'_> {
         }
 
         if let (Some(enh), true) = (st.enhancer.as_mut(), enh_every > 0) {
-            let run = frame_no % enh_every as u64 == 0;
+            let run = frame_no.is_multiple_of(enh_every as u64);
             let mask = PasteMask::for_side(enh.side());
             for f in &faces {
                 let t0 = Instant::now();

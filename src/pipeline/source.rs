@@ -27,6 +27,10 @@ pub trait Source: Send {
     fn is_live(&self) -> bool {
         false
     }
+    /// Frames the source itself dropped because the pipeline was busy (cameras).
+    fn dropped(&self) -> u64 {
+        0
+    }
     /// The next frame, or `None` at the end of the stream.
     fn next_frame(&mut self) -> Result<Option<Frame>>;
 }
@@ -74,6 +78,12 @@ pub fn open(spec: &SourceSpec, camera: &crate::profile::Camera) -> Result<Box<dy
     })
 }
 
+#[cfg(feature = "camera")]
+fn open_camera(index: u32, camera: &crate::profile::Camera) -> Result<Box<dyn Source>> {
+    Ok(Box::new(super::camera::CameraSource::open(index, camera)?))
+}
+
+#[cfg(not(feature = "camera"))]
 fn open_camera(index: u32, _camera: &crate::profile::Camera) -> Result<Box<dyn Source>> {
     bail!(
         "camera {index}: this faceperf was built without camera support (rebuild with `cargo build --release --features camera`); {SOURCES_HINT}"
@@ -144,7 +154,7 @@ fn cover(img: &image::RgbImage, w: u32, h: u32) -> Frame {
 impl Synthetic {
     /// Prepares the background and face patch.
     pub fn new(cfg: SyntheticConfig) -> Result<Synthetic> {
-        if cfg.width < 64 || cfg.height < 64 || cfg.faces == 0 || !(cfg.fps > 0.0) {
+        if cfg.width < 64 || cfg.height < 64 || cfg.faces == 0 || cfg.fps.is_nan() || cfg.fps <= 0.0 {
             bail!("synthetic source: need at least 64×64 pixels, one face and a positive fps");
         }
         let (face_path, face_box) = match &cfg.face_image {
