@@ -351,6 +351,13 @@ fn run_pipeline(rt: &Runtime, profile: &Profile, dir: &Path, replicas: bool) -> 
     }
     cfg.frames = Some(profile.bench.pipeline_frames);
     let r = crate::pipeline::run(rt, &cfg)?;
+    // A run cut short measures a different workload: not a result.
+    if let Some(why) = &r.stopped_by {
+        bail!("the pipeline run {why}");
+    }
+    if r.rejected_outputs > 0 {
+        notes.push(format!("{} model outputs had NaN or infinite values and were not pasted", r.rejected_outputs));
+    }
     Ok(PipelineResult {
         source: r.source.clone(),
         frames: r.frames,
