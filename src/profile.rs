@@ -397,7 +397,19 @@ pub struct Route {
 impl Profile {
     /// Parses TOML and validates it; `origin` names the source in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Profile> {
-        let p: Profile = toml::from_str(text).with_context(|| format!("profile {origin} is not valid"))?;
+        let p: Profile = toml::from_str(text).map_err(|e| {
+            // `origin:line:col: message`, one line, as recipes report theirs.
+            let at = e.span().map(|s| {
+                let before = &text[..s.start.min(text.len())];
+                let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+                format!("{}:{col}", before.matches('\n').count() + 1)
+            });
+            let msg = e.message().trim_end().replace('\n', " ");
+            match at {
+                Some(at) => anyhow::anyhow!("profile {origin}:{at}: {msg}"),
+                None => anyhow::anyhow!("profile {origin}: {msg}"),
+            }
+        })?;
         p.validate().with_context(|| format!("profile {origin} is not valid"))?;
         Ok(p)
     }

@@ -96,7 +96,7 @@ fn live_pipeline_end_to_end_with_tiny_replicas() {
     let csv = report.csv();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 8);
-    assert_eq!(lines[0].split(',').count(), 9 + 3 * Stage::COUNT);
+    assert_eq!(lines[0].split(',').count(), 11 + 3 * Stage::COUNT);
     assert!(lines[0].contains("swap_start_us,swap_end_us,swap_busy_us"));
     assert_eq!(report.stage_summaries().len(), report.stages.len());
 }

@@ -144,6 +144,16 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     let fallbacks = profile.check_or_fallback(rt, opts.fallback_cpu)?;
     let roles: Vec<Role> = if opts.roles.is_empty() { Role::ALL.to_vec() } else { opts.roles.clone() };
     let dir = locate_models(opts, &roles)?;
+    // A model under the wrong role's name (a detector saved as inswapper_128.onnx) is refused
+    // before anything is measured. Variants are checked by `faceperf optimize` instead: fuse-io
+    // changes their I/O on purpose.
+    for &role in &roles {
+        let original = dir.join(role.default_file());
+        if original.is_file() {
+            let model = crate::onnx::Model::load(&original)?;
+            crate::models::signature::check(&model, role, &original.display().to_string())?;
+        }
+    }
     let b = &profile.bench;
     let plan = RunPlan {
         warmup: b.warmup,
@@ -341,6 +351,13 @@ fn run_pipeline(rt: &Runtime, profile: &Profile, dir: &Path, replicas: bool) -> 
     }
     cfg.frames = Some(profile.bench.pipeline_frames);
     let r = crate::pipeline::run(rt, &cfg)?;
+    // A run cut short measures a different workload: not a result.
+    if let Some(why) = &r.stopped_by {
+        bail!("the pipeline run {why}");
+    }
+    if r.rejected_outputs > 0 {
+        notes.push(format!("{} model outputs had NaN or infinite values and were not pasted", r.rejected_outputs));
+    }
     Ok(PipelineResult {
         source: r.source.clone(),
         frames: r.frames,

@@ -466,6 +466,17 @@ impl BenchReport {
         s
     }
 
+    /// Fails now, not after a long run, when `dir/<profile>` cannot take the result files
+    /// (creates the folder, writes and removes a probe file).
+    pub fn check_writable(dir: &Path, profile: &str) -> Result<()> {
+        let folder = dir.join(profile);
+        std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+        let probe = crate::onnx::model::write_staged(&folder.join(".write-probe"), b"probe")
+            .with_context(|| format!("results folder {} is not writable", folder.display()))?;
+        drop(probe);
+        Ok(())
+    }
+
     /// Writes `<dir>/<profile>/<stamp>_<host>.csv` and `.json`; returns both paths.
     pub fn write(&self, dir: &Path, stamp: &str) -> Result<(PathBuf, PathBuf)> {
         let folder = dir.join(&self.profile.name);
@@ -473,9 +484,14 @@ impl BenchReport {
         let base = format!("{stamp}_{}", file_safe(&self.hardware.hostname));
         let csv = folder.join(format!("{base}.csv"));
         let json = folder.join(format!("{base}.json"));
-        std::fs::write(&csv, self.to_csv()).with_context(|| format!("cannot write {}", csv.display()))?;
-        let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(&json, text + "\n").with_context(|| format!("cannot write {}", json.display()))?;
+        // Both files or neither: each is written atomically, and the CSV is removed if the JSON
+        // cannot be written (disk full), so no half-written or orphaned result remains.
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        crate::onnx::model::write_atomic(&csv, self.to_csv().as_bytes())?;
+        if let Err(e) = crate::onnx::model::write_atomic(&json, text.as_bytes()) {
+            let _ = std::fs::remove_file(&csv);
+            return Err(e);
+        }
         Ok((csv, json))
     }
 }

@@ -130,6 +130,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         quiet: ctx.json,
         command_line: std::env::args().collect(),
     };
+    if !a.no_save {
+        bench::results::BenchReport::check_writable(&a.out, &opts.profile.profile.name)?;
+    }
     let rt = ctx.runtime()?;
     let report = bench::run(rt, &opts)?;
     if !a.no_save {

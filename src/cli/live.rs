@@ -171,5 +171,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
             report.source
         );
     }
+    // A source or stage that failed mid-run: the measurements above are complete for the frames
+    // before it; the run itself failed.
+    if let Some(why) = &report.stopped_by {
+        bail!("{why}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -283,6 +283,14 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     if problems.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
+    if problems.len() == 1 {
+        // One failure: one `error:` line (main prints it), whatever the number of variants.
+        let what = if a.check { "needs `faceperf optimize`" } else { "failed" };
+        match jobs {
+            1 => bail!("{}", problems[0]),
+            _ => bail!("1 of {jobs} variants {what}: {}", problems[0]),
+        }
+    }
     eprintln!(
         "{} of {jobs} variant{} {}:",
         problems.len(),

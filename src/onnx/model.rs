@@ -19,6 +19,13 @@ pub const INLINE_LIMIT_BYTES: u64 = 1 << 31;
 /// Tensors smaller than this stay inline even when external data is used (as onnx's own saver does).
 pub const EXTERNAL_MIN_TENSOR_BYTES: u64 = 1024;
 
+/// The oldest default-domain (`ai.onnx`) opset faceperf accepts: ONNX Runtime only guarantees
+/// models of opset 7 or newer.
+pub const OPSET_MIN: i64 = 7;
+/// The newest default-domain opset faceperf accepts: the newest that ONNX Runtime officially
+/// supports (1.32 says "till opset 28"; it refuses newer ones as "under development").
+pub const OPSET_MAX: i64 = 28;
+
 /// Where a save puts initializer payloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DataLayout {
@@ -60,7 +67,35 @@ impl Model {
         model.path = Some(path.to_path_buf());
         let base = path.parent().unwrap_or(Path::new("."));
         model.resolve_external_data(base).with_context(|| format!("{}: external data", path.display()))?;
+        model.check_opset().with_context(|| format!("{}: unsupported opset", path.display()))?;
+        model.check_graph().with_context(|| format!("{}: invalid graph", path.display()))?;
         Ok(model)
+    }
+
+    /// Refuses a default-domain opset outside [`OPSET_MIN`]..=[`OPSET_MAX`] (a model that imports
+    /// no default-domain opset uses none of its ops and passes).
+    pub fn check_opset(&self) -> Result<()> {
+        match self.opset("") {
+            Some(v) if v < OPSET_MIN => bail!(
+                "the model imports ai.onnx opset {v}; faceperf supports opsets {OPSET_MIN} to {OPSET_MAX} \
+                 (ONNX Runtime runs none older; convert it with onnx.version_converter)"
+            ),
+            Some(v) if v > OPSET_MAX => bail!(
+                "the model imports ai.onnx opset {v}; faceperf supports opsets {OPSET_MIN} to {OPSET_MAX} \
+                 (ONNX Runtime officially supports none newer; export it with opset {OPSET_MAX} or older)"
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a main graph that no runtime could execute: a value produced twice, a node input or
+    /// graph output nothing provides, or a cycle.
+    pub fn check_graph(&self) -> Result<()> {
+        let g = self.graph();
+        let idx = super::graph::GraphIndex::new(g)?;
+        idx.check_dangling(g)?;
+        idx.topological_order(g)?;
+        Ok(())
     }
 
     /// Decodes a serialized `ModelProto` and checks the minimum structure every tool relies on.
@@ -227,21 +262,74 @@ impl Model {
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so readers
 /// never see a partial file and a crash leaves the old file (or none).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_staged(path, bytes)?.commit()
+}
+
+/// A file written and synced under a temporary name beside its destination (`.<name>.tmp-<pid>`),
+/// not yet visible under its own name. [`Staged::commit`] renames it into place; dropped
+/// uncommitted, the temporary file is removed. A process killed in between leaves the temporary
+/// file, which [`remove_stale_temps`] deletes.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+fn temp_prefix(path: &Path) -> (PathBuf, String) {
     let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    (dir, format!(".{name}.tmp-"))
+}
+
+/// Writes `bytes` to a temporary file beside `path`; see [`Staged`].
+pub fn write_staged(path: &Path, bytes: &[u8]) -> Result<Staged> {
+    let (dir, prefix) = temp_prefix(path);
+    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
+    let staged = Staged { tmp, dest: path.to_path_buf(), committed: false };
     let result = (|| -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = fs::File::create(&staged.tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+        f.sync_all()
     })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(anyhow::Error::new(e).context(format!("{}: cannot write", path.display())));
+    // On error `staged` is dropped here, which removes the partial temporary file.
+    result.map_err(|e| anyhow::Error::new(e).context(format!("{}: cannot write", path.display())))?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Renames the file into place and syncs the folder so the rename survives a crash.
+    pub fn commit(mut self) -> Result<()> {
+        fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| anyhow::Error::new(e).context(format!("{}: cannot write", self.dest.display())))?;
+        self.committed = true;
+        if let Ok(d) = fs::File::open(temp_prefix(&self.dest).0) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Deletes temporary files a killed writer of `path` left behind (`.<name>.tmp-<pid>`). Call it
+/// only while holding the lock that serialises writers of `path`, so no live writer owns one.
+/// Returns how many were removed.
+pub fn remove_stale_temps(path: &Path) -> usize {
+    let (dir, prefix) = temp_prefix(path);
+    let Ok(entries) = fs::read_dir(&dir) else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
 }

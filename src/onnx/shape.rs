@@ -65,7 +65,9 @@ pub fn parse_dims(s: &str) -> Result<Vec<i64>> {
         .map(|d| {
             d.trim()
                 .parse::<i64>()
-                .map_err(|_| anyhow::anyhow!("bad dimension '{d}' in shape '{s}' (expected e.g. 1x3x640x640)"))
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or_else(|| anyhow::anyhow!("bad dimension '{d}' in shape '{s}' (expected e.g. 1x3x640x640)"))
         })
         .collect()
 }
@@ -97,6 +99,18 @@ pub fn declared(v: &ValueInfoProto) -> (i32, Option<Vec<DimSize>>) {
     }
 }
 
+/// Refuses a fixed shape `o` for input `v` whose rank or fixed dims contradict its declaration.
+pub fn check_override(v: &ValueInfoProto, o: &[i64]) -> Result<()> {
+    let Some(decl) = declared(v).1 else { return Ok(()) };
+    if decl.len() != o.len() {
+        bail!("input '{}' has rank {}, but the given shape {:?} has rank {}", v.name, decl.len(), o, o.len());
+    }
+    if decl.iter().zip(o).any(|(d, g)| d.is_some_and(|d| d != *g)) {
+        bail!("input '{}' is declared {:?}, the given shape {:?} contradicts it", v.name, decl, o);
+    }
+    Ok(())
+}
+
 /// Infers facts for every value. `overrides` fixes graph input shapes (symbolic dims resolved).
 pub fn infer(model: &Model, overrides: &HashMap<String, Vec<i64>>) -> Result<ShapeInfo> {
     let g = model.graph();
@@ -112,24 +126,7 @@ pub fn infer(model: &Model, overrides: &HashMap<String, Vec<i64>>) -> Result<Sha
     for v in &g.input {
         let (dtype, mut shape) = declared(v);
         if let Some(o) = overrides.get(&v.name) {
-            if let Some(decl) = &shape {
-                if decl.len() != o.len() {
-                    bail!(
-                        "input '{}' has rank {}, but the given shape {:?} has rank {}",
-                        v.name,
-                        decl.len(),
-                        o,
-                        o.len()
-                    );
-                }
-                for (d, &g) in decl.iter().zip(o) {
-                    if let Some(d) = d {
-                        if *d != g {
-                            bail!("input '{}' is declared {:?}, the given shape {:?} contradicts it", v.name, decl, o);
-                        }
-                    }
-                }
-            }
+            check_override(v, o)?;
             shape = Some(o.iter().map(|&d| Some(d)).collect());
         }
         info.values.insert(v.name.clone(), ValueFacts { dtype, shape, value: None });

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::models::Role;
 use crate::onnx::graph::NodeExt;
-use crate::onnx::model::write_atomic;
+use crate::onnx::model::{remove_stale_temps, write_atomic, write_staged};
 use crate::onnx::shape::declared;
 use crate::onnx::{DataLayout, Model};
 use crate::rewrite::fuse_io::FuseIoSpec;
@@ -268,11 +268,20 @@ struct Plan {
 }
 
 fn plan(path: &Path, model: &Model, recipe: &Recipe, opts: &OptimizeOptions) -> Result<Plan> {
+    // A role the user or the file name asserts must fit the model's I/O (a detector named or
+    // passed as the swapper is refused here, not deep inside the equivalence check).
+    if let Some(claimed) = opts.role.or_else(|| role_from_name(path)) {
+        crate::models::signature::check(model, claimed, &path.display().to_string())?;
+    }
     let role = opts.role.or_else(|| guess_role(path, model));
     let (names, symbolic) = inputs_of(model);
-    for k in opts.input_shapes.keys() {
+    for (k, dims) in &opts.input_shapes {
         if !names.contains(k) {
             bail!("{}: --input-shape names '{k}', but the model's inputs are: {}", path.display(), names.join(", "));
+        }
+        if let Some(v) = model.graph().input.iter().find(|v| &v.name == k) {
+            crate::onnx::shape::check_override(v, dims)
+                .with_context(|| format!("{}: --input-shape", path.display()))?;
         }
     }
     // The recipe's shapes for inputs this model has (a user's export may name them differently).
@@ -340,6 +349,10 @@ pub fn ensure_variant(
     let _lock = VariantLock::acquire(&paths.lock, &paths.variant, opts.lock_timeout, &|| {
         opts.phase(&label, "waiting for another optimize")
     })?;
+    // Temporary files of a writer that was killed (only a lock holder writes them).
+    for p in [&paths.variant, &paths.sidecar] {
+        remove_stale_temps(p);
+    }
     let mut t = Timings::default();
     let rkey = recipe_key(recipe, &opts.input_shapes);
     let cached = if paths.variant.is_file() { Sidecar::read(&paths.sidecar) } else { None };
@@ -457,17 +470,28 @@ pub fn ensure_variant(
 
     opts.phase(&label, "writing");
     let clock = Instant::now();
-    let variant_sha = if bytes.len() as u64 >= crate::onnx::model::INLINE_LIMIT_BYTES {
+    // Order for a kill at any point: the variant is staged under a temporary name, any old variant
+    // is removed, the sidecar is written, and only then the variant renamed into place. So a
+    // variant file on disk always has a sidecar vouching for its content. (Over 2 GiB the variant
+    // and its .data file are written first, each atomically; a stale pair is caught by its hash.)
+    let (variant_sha, staged) = if bytes.len() as u64 >= crate::onnx::model::INLINE_LIMIT_BYTES {
         rewritten.save(&paths.variant, DataLayout::External)?;
-        source_sha256(&paths.variant)?
+        (source_sha256(&paths.variant)?, None)
     } else {
-        // Hash while the file is written (and synced): the write waits on the disk, not the CPU.
-        let (written, sha) = std::thread::scope(|sc| {
+        // Hash while the file is staged (and synced): the write waits on the disk, not the CPU.
+        let (staged, sha) = std::thread::scope(|sc| {
             let hashing = sc.spawn(|| sha256_hex(&bytes));
-            (write_atomic(&paths.variant, &bytes), hashing.join())
+            (write_staged(&paths.variant, &bytes), hashing.join())
         });
-        written?;
-        sha.map_err(|_| anyhow::anyhow!("hashing thread panicked"))?
+        let staged = staged?;
+        let sha = sha.map_err(|_| anyhow::anyhow!("hashing thread panicked"))?;
+        match std::fs::remove_file(&paths.variant) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(anyhow::Error::new(e).context(format!("{}: cannot replace", paths.variant.display())))
+            }
+            _ => {}
+        }
+        (sha, Some(staged))
     };
     let sidecar = Sidecar {
         schema: cache::SIDECAR_SCHEMA,
@@ -495,6 +519,9 @@ pub fn ensure_variant(
     sidecar.timings.write_s = clock.elapsed().as_secs_f64();
     sidecar.timings.total_s = total.elapsed().as_secs_f64();
     write_atomic(&paths.sidecar, &serde_json::to_vec_pretty(&sidecar)?)?;
+    if let Some(staged) = staged {
+        staged.commit()?;
+    }
     Ok(VariantOutcome {
         action: Action::Created,
         source: model_path.to_path_buf(),

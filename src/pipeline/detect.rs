@@ -175,6 +175,17 @@ fn head_rows(t: &Tensor, k: usize, what: &str) -> Result<(Vec<f32>, usize)> {
 /// Decodes the nine SCRFD outputs (in order: scores, boxes, keypoints, each for strides 8/16/32) for
 /// an `input_w × input_h` input into faces in input pixels, thresholded and NMS-filtered, best first.
 pub fn decode(outputs: &[Tensor], input_w: usize, input_h: usize, p: &DetectParams) -> Result<Vec<Face>> {
+    decode_counting(outputs, input_w, input_h, p).map(|(faces, _)| faces)
+}
+
+/// [`decode`], also returning how many candidates were discarded for NaN or infinite values (a
+/// broken model or export: such a box cannot be aligned or pasted, so it is no face).
+pub fn decode_counting(
+    outputs: &[Tensor],
+    input_w: usize,
+    input_h: usize,
+    p: &DetectParams,
+) -> Result<(Vec<Face>, usize)> {
     if outputs.len() != 9 {
         bail!(
             "expected the 9 outputs of an SCRFD detector with keypoints (scores, boxes, keypoints × strides 8/16/32), got {}",
@@ -182,6 +193,7 @@ pub fn decode(outputs: &[Tensor], input_w: usize, input_h: usize, p: &DetectPara
         );
     }
     let mut cands: Vec<Face> = Vec::new();
+    let mut rejected = 0;
     for (level, &stride) in STRIDES.iter().enumerate() {
         let (scores, n) = head_rows(&outputs[level], 1, &format!("score output of stride {stride}"))?;
         let (boxes, nb) = head_rows(&outputs[3 + level], 4, &format!("box output of stride {stride}"))?;
@@ -200,13 +212,19 @@ pub fn decode(outputs: &[Tensor], input_w: usize, input_h: usize, p: &DetectPara
         let anchors = n / locations;
         let s = stride as f32;
         for (i, &score) in scores.iter().enumerate() {
-            if score < p.score_threshold {
+            let b = &boxes[i * 4..i * 4 + 4];
+            let k = &kps[i * 10..i * 10 + 10];
+            // NaN compares false, so it is tested apart: a non-finite score, box or keypoint rejects
+            // the candidate (counted) whatever the score says.
+            let finite = score.is_finite() && b.iter().chain(k).all(|v| v.is_finite());
+            if !finite && !(score < p.score_threshold) {
+                rejected += 1;
+            }
+            if !finite || score < p.score_threshold {
                 continue;
             }
             let loc = i / anchors;
             let (cx, cy) = ((loc % fw) as f32 * s, (loc / fw) as f32 * s);
-            let b = &boxes[i * 4..i * 4 + 4];
-            let k = &kps[i * 10..i * 10 + 10];
             let mut pts = [[0.0f32; 2]; 5];
             for (j, pt) in pts.iter_mut().enumerate() {
                 *pt = [cx + k[2 * j] * s, cy + k[2 * j + 1] * s];
@@ -214,7 +232,7 @@ pub fn decode(outputs: &[Tensor], input_w: usize, input_h: usize, p: &DetectPara
             cands.push(Face { bbox: [cx - b[0] * s, cy - b[1] * s, cx + b[2] * s, cy + b[3] * s], score, kps: pts });
         }
     }
-    Ok(nms(cands, p))
+    Ok((nms(cands, p), rejected))
 }
 
 /// Greedy non-maximum suppression, best score first.
@@ -254,6 +272,9 @@ pub struct Detection {
     pub infer: Duration,
     /// Decoding, NMS, scaling back.
     pub post: Duration,
+    /// Candidates above the score threshold (or with a NaN score) discarded for NaN or infinite
+    /// values.
+    pub rejected: usize,
 }
 
 /// A loaded SCRFD detector.
@@ -314,9 +335,9 @@ impl Detector {
         let prep = t0.elapsed();
         let (outputs, infer) = self.net.run(vec![(vec![1, 3, self.input_h, self.input_w], input)])?;
         let t1 = Instant::now();
-        let mut faces = decode(&outputs, self.input_w, self.input_h, &self.params)
+        let (mut faces, rejected) = decode_counting(&outputs, self.input_w, self.input_h, &self.params)
             .with_context(|| format!("decoding the outputs of {}", self.net.path.display()))?;
         scale_back(&mut faces, &lb);
-        Ok(Detection { faces, prep, infer, post: t1.elapsed() })
+        Ok(Detection { faces, prep, infer, post: t1.elapsed(), rejected })
     }
 }

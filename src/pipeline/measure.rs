@@ -101,6 +101,11 @@ pub struct FrameRecord {
     pub done_us: f64,
     /// Faces swapped.
     pub faces: usize,
+    /// Faces found (detected or tracked) before choosing which to swap.
+    pub found: usize,
+    /// Model outputs of this frame discarded for NaN or infinite values (a detection with such
+    /// candidates, a swap, an enhancement, a set of landmarks): counted, never pasted.
+    pub rejected: usize,
     /// True when the detector ran on this frame (false: boxes tracked from earlier detections).
     pub detected: bool,
     /// True when the enhancer ran (false: off, or its cached result was pasted).
@@ -120,6 +125,8 @@ impl FrameRecord {
             captured_us: 0.0,
             done_us: 0.0,
             faces: 0,
+            found: 0,
+            rejected: 0,
             detected: false,
             enhanced: false,
             infer_us: 0.0,
@@ -253,6 +260,15 @@ pub struct MeasureReport {
     pub fps: f64,
     /// Frames the source produced that were dropped (queue full, oldest first).
     pub dropped: u64,
+    /// Frames in which no face was found.
+    pub frames_without_face: usize,
+    /// The most faces found in one frame.
+    pub most_faces: usize,
+    /// Model outputs discarded for NaN or infinite values (see [`FrameRecord::rejected`]).
+    pub rejected_outputs: usize,
+    /// Why the run stopped before its end (the source or a stage failed); the frames before are
+    /// measured. `None`: it ran to its end.
+    pub stopped_by: Option<String>,
     /// End-to-end latency, capture to sink, ms.
     pub latency_ms: Option<Summary>,
     /// Time between consecutive frames reaching the sink, ms.
@@ -313,6 +329,9 @@ impl MeasureReport {
             })
             .collect();
         let inference_ms = records.iter().map(|r| r.infer_us).sum::<f64>() / 1000.0;
+        let frames_without_face = records.iter().filter(|r| r.found == 0).count();
+        let most_faces = records.iter().map(|r| r.found).max().unwrap_or(0);
+        let rejected_outputs = records.iter().map(|r| r.rejected).sum();
         let work_ms = records.iter().map(FrameRecord::work_us).sum::<f64>() / 1000.0;
         MeasureReport {
             source: String::new(),
@@ -324,6 +343,10 @@ impl MeasureReport {
             wall_s,
             fps,
             dropped,
+            frames_without_face,
+            most_faces,
+            rejected_outputs,
+            stopped_by: None,
             latency_ms,
             frame_interval_ms,
             stages,
@@ -381,6 +404,14 @@ impl MeasureReport {
             "\n{} frames in {:.2} s: {:.1} FPS, {} dropped",
             self.frames, self.wall_s, self.fps, self.dropped
         );
+        let _ = writeln!(
+            out,
+            "faces: {} frame(s) without a face, at most {} in a frame; {} model output(s) with NaN/Inf discarded",
+            self.frames_without_face, self.most_faces, self.rejected_outputs
+        );
+        if let Some(why) = &self.stopped_by {
+            let _ = writeln!(out, "stopped early: {why}");
+        }
         if let Some(cpu) = self.cpu_s {
             let load = self.load_average.map(|l| format!(", load average {:.1} at start", l[0])).unwrap_or_default();
             let _ =
@@ -422,8 +453,9 @@ impl MeasureReport {
     /// One CSV row per frame: frame facts, then start, end and busy µs of every stage (empty when it
     /// did not run).
     pub fn csv(&self) -> String {
-        let mut out =
-            String::from("frame,source_index,captured_us,done_us,latency_us,faces,detected,enhanced,infer_us");
+        let mut out = String::from(
+            "frame,source_index,captured_us,done_us,latency_us,faces,found,rejected,detected,enhanced,infer_us",
+        );
         for s in Stage::ALL {
             let n = s.name();
             let _ = write!(out, ",{n}_start_us,{n}_end_us,{n}_busy_us");
@@ -432,13 +464,15 @@ impl MeasureReport {
         for r in &self.records {
             let _ = write!(
                 out,
-                "{},{},{:.1},{:.1},{:.1},{},{},{},{:.1}",
+                "{},{},{:.1},{:.1},{:.1},{},{},{},{},{},{:.1}",
                 r.frame,
                 r.source_index,
                 r.captured_us,
                 r.done_us,
                 r.latency_us(),
                 r.faces,
+                r.found,
+                r.rejected,
                 r.detected as u8,
                 r.enhanced as u8,
                 r.infer_us
@@ -461,6 +495,6 @@ impl MeasureReport {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        std::fs::write(path, self.csv()).with_context(|| format!("cannot write {}", path.display()))
+        crate::onnx::model::write_atomic(path, self.csv().as_bytes())
     }
 }

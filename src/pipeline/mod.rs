@@ -133,8 +133,27 @@ fn session(profile: &Profile, role: Role) -> (crate::runtime::SessionConfig, boo
 
 /// The largest face in `frame`, or an error naming `what`.
 fn largest_face(det: &mut detect::Detector, frame: &Frame, what: &str) -> Result<detect::Face> {
-    let faces = det.detect(frame)?.faces;
-    faces.into_iter().max_by(|a, b| a.area().total_cmp(&b.area())).with_context(|| format!("no face found in {what}"))
+    let d = det.detect(frame)?;
+    let rejected = d.rejected;
+    d.faces.into_iter().max_by(|a, b| a.area().total_cmp(&b.area())).with_context(|| match rejected {
+        0 => format!("no face found in {what}"),
+        n => format!(
+            "no face found in {what}: {n} detections with NaN or infinite values were discarded (is {} a working \
+             detector?)",
+            det.path().display()
+        ),
+    })
+}
+
+/// Refuses a model file given for `role` whose I/O does not fit it (a detector saved under the
+/// swapper's name), before any session is built. Only original models are checked: a fused-I/O
+/// variant changes its signature on purpose.
+fn check_role(profile: &Profile, role: Role, path: &Path) -> Result<()> {
+    if profile.roles.get(role).variant != crate::profile::Variant::Original || !path.is_file() {
+        return Ok(());
+    }
+    let model = crate::onnx::Model::load(path)?;
+    crate::models::signature::check(&model, role, &path.display().to_string())
 }
 
 /// Runs the pipeline described by `cfg` and returns its measurements.
@@ -148,6 +167,17 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     let p = &cfg.profile;
     // The source first: a missing camera or file fails before models load.
     let src = source::open(&cfg.source, &p.camera)?;
+    let m = &cfg.models;
+    let mut used = vec![(Role::Detector, &m.detector), (Role::Recognizer, &m.recognizer), (Role::Swapper, &m.swapper)];
+    if cfg.enhancer_interval > 0 {
+        used.push((Role::Enhancer, &m.enhancer));
+    }
+    if cfg.mouth_mask {
+        used.push((Role::Landmarks, &m.landmarks));
+    }
+    for (role, path) in used {
+        check_role(p, role, path)?;
+    }
     let (dc, db) = session(p, Role::Detector);
     let mut detector = detect::Detector::load(rt, &cfg.models.detector, &dc, db, cfg.detector_side)?;
     detector.params.max_faces = if cfg.many_faces { cfg.max_faces.max(1) } else { 0 };

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
 use super::adaptive;
 use super::detect::{Detection, Detector};
@@ -73,6 +73,14 @@ struct Ready {
 
 type DetectReply = (Frame, Result<Detection>, Instant, Instant);
 
+/// What the loop decided, for the report.
+#[derive(Default)]
+struct Outcome {
+    det_every: usize,
+    enh_every: usize,
+    choice: Option<super::measure::AdaptiveChoice>,
+}
+
 /// Runs the capture → detect → swap → enhance → paste → sink loop until the source ends or the
 /// limits are reached, and returns the measurements.
 pub fn run(
@@ -103,13 +111,22 @@ pub fn run(
                 }
             }
         });
-        let result = Loop { stages, sink, settings, clock, queue: &queue, to_det, from_det, cpu_start: None }.run();
+        let mut report = Loop { stages, sink, settings, clock, queue: &queue, to_det, from_det, cpu_start: None }.run();
         stop.store(true, Ordering::SeqCst);
         queue.close();
         let captured = capture.join().map_err(|_| anyhow!("the capture thread panicked"))?;
         detect.join().map_err(|_| anyhow!("the detector thread panicked"))?;
-        let mut report = result?;
-        let source_dropped = captured.context("the source failed")?;
+        // A source that fails mid-run (a camera unplugged, a corrupt file) ends the run like the end
+        // of the stream: the frames before it are measured, and the report says why it stopped.
+        let source_dropped = match captured {
+            Ok(n) => n,
+            Err(e) => {
+                if report.stopped_by.is_none() {
+                    report.stopped_by = Some(format!("the source failed after {} frames: {e:#}", report.frames));
+                }
+                0
+            }
+        };
         report.dropped = queue.dropped() + source_dropped;
         report.load_average = load_average;
         Ok(report)
@@ -166,7 +183,31 @@ struct Loop<'a> {
 }
 
 impl Loop<'_> {
-    fn run(mut self) -> Result<MeasureReport> {
+    /// Runs until the source ends, a limit is reached or a stage fails; a failure is recorded in
+    /// the report's `stopped_by` with the frames before it measured.
+    fn run(mut self) -> MeasureReport {
+        // One allocation when the length is known: growing by reallocation leaves the old blocks
+        // resident in the heap (RSS steps in long runs).
+        let expected = self.settings.frames.unwrap_or(0).min(1 << 20) as usize;
+        let mut records: Vec<FrameRecord> = Vec::with_capacity(expected);
+        let mut out = Outcome::default();
+        let failed = self.run_into(&mut records, &mut out).err();
+        let finished = self.sink.finish();
+        let mut report = MeasureReport::from_records(records, 0);
+        report.detection_interval = out.det_every;
+        report.enhancer_interval = out.enh_every;
+        report.many_faces = self.settings.many_faces;
+        report.adaptive = out.choice;
+        report.cpu_s = self.cpu_start.zip(super::measure::process_cpu_seconds()).map(|(a, b)| b - a);
+        report.stopped_by = match (failed, finished) {
+            (Some(e), _) => Some(format!("stopped after {} frames: {e:#}", report.frames)),
+            (None, Err(e)) => Some(format!("the sink failed: {e:#}")),
+            (None, Ok(())) => None,
+        };
+        report
+    }
+
+    fn run_into(&mut self, records: &mut Vec<FrameRecord>, out: &mut Outcome) -> Result<()> {
         let s = self.settings;
         let enhancer = self.stages.enhancer.is_some() && (s.enhancer_interval > 0 || s.adaptive.is_some());
         // Adaptive mode probes with detection and enhancement on every frame first.
@@ -175,9 +216,9 @@ impl Loop<'_> {
             None => (s.detection_interval.max(1), if enhancer { s.enhancer_interval } else { 0 }),
         };
         let mut probing = s.adaptive.map(|(_, n)| n.max(2));
-        let mut choice = None;
+        out.det_every = det_every;
+        out.enh_every = enh_every;
         let mut tracker = Tracker::new();
-        let mut records: Vec<FrameRecord> = Vec::new();
         let mut current: Option<Ready> = None;
         let mut out_index = 0u64; // frames fetched in this phase
         let mut frame_no = 0u64; // frames processed overall (drives the intervals)
@@ -224,6 +265,7 @@ impl Loop<'_> {
             let (frame, faces) = if detect_now {
                 let (frame, det, t0, t1) = self.from_det.recv().map_err(|_| anyhow!("the detector thread stopped"))?;
                 let det = det?;
+                rec.rejected += usize::from(det.rejected > 0);
                 self.clock.add(&mut rec, Stage::Detect, t0, t1);
                 add_infer(&mut rec, det.infer);
                 rec.detected = true;
@@ -243,7 +285,8 @@ impl Loop<'_> {
                     let c = adaptive::choose(&records, target, enhancer);
                     det_every = c.detection_interval;
                     enh_every = c.enhancer_interval;
-                    choice = Some(c);
+                    (out.det_every, out.enh_every) = (det_every, enh_every);
+                    out.choice = Some(c);
                     probing = None;
                     records.clear();
                     // The frame in flight belongs to the measured phase.
@@ -256,14 +299,7 @@ impl Loop<'_> {
                 }
             }
         }
-        self.sink.finish()?;
-        let mut report = MeasureReport::from_records(records, 0);
-        report.detection_interval = det_every;
-        report.enhancer_interval = enh_every;
-        report.many_faces = s.many_faces;
-        report.adaptive = choice;
-        report.cpu_s = self.cpu_start.zip(super::measure::process_cpu_seconds()).map(|(a, b)| b - a);
-        Ok(report)
+        Ok(())
     }
 
     /// Swaps, enhances and pastes the faces of one frame and hands it to the sink.
@@ -271,6 +307,7 @@ impl Loop<'_> {
         let Ready { mut frame, mut rec, mut faces } = cur;
         let clock = self.clock;
         let st = &mut *self.stages;
+        rec.found = faces.len();
         if self.settings.many_faces {
             faces.truncate(self.settings.max_faces.max(1));
         } else if let Some(big) = faces.iter().max_by(|a, b| a.face.area().total_cmp(&b.face.area())).copied() {
@@ -284,9 +321,11 @@ impl Loop<'_> {
                 for f in &faces {
                     let t0 = Instant::now();
                     let (pts, infer) = lm.landmarks(&frame, &f.face)?;
-                    let patch = MouthPatch::save(&frame, pts.get(MOUTH_106).unwrap_or(&[]));
+                    let finite = pts.iter().flatten().all(|v| v.is_finite());
+                    let patch = finite.then(|| MouthPatch::save(&frame, pts.get(MOUTH_106).unwrap_or(&[]))).flatten();
                     clock.add(&mut rec, Stage::Landmarks, t0, Instant::now());
                     add_infer(&mut rec, infer);
+                    rec.rejected += usize::from(!finite);
                     mouths.extend(patch);
                 }
             }
@@ -299,6 +338,10 @@ impl Loop<'_> {
             clock.add(&mut rec, Stage::Align, t0, t0 + sw.align);
             clock.add(&mut rec, Stage::Swap, t0 + sw.align, t0 + sw.align + sw.swap);
             add_infer(&mut rec, sw.infer);
+            if sw.rejected {
+                rec.rejected += 1;
+                continue;
+            }
             let t1 = Instant::now();
             paste_back(&mut frame, &sw.crop, &sw.m, &mask);
             clock.add(&mut rec, Stage::Paste, t1, Instant::now());
@@ -313,6 +356,10 @@ impl Loop<'_> {
                 clock.add(&mut rec, Stage::Enhance, t0, Instant::now());
                 add_infer(&mut rec, e.infer);
                 rec.enhanced |= e.ran;
+                if e.rejected {
+                    rec.rejected += 1;
+                    continue;
+                }
                 let t1 = Instant::now();
                 paste_back(&mut frame, &e.crop, &e.m, &mask);
                 clock.add(&mut rec, Stage::Paste, t1, Instant::now());

@@ -81,6 +81,9 @@ impl Recogniser {
             bail!("{}: produced no embedding", self.net.path.display());
         }
         normalise(&mut e);
+        if !e.iter().all(|v| v.is_finite()) {
+            bail!("{}: the identity embedding has NaN or infinite values", self.net.path.display());
+        }
         Ok(e)
     }
 }
@@ -97,6 +100,8 @@ pub struct Swapped {
     pub swap: Duration,
     /// Inside ONNX Runtime.
     pub infer: Duration,
+    /// The model's output had NaN or infinite values: `crop` is meaningless and must not be pasted.
+    pub rejected: bool,
 }
 
 /// inswapper-style swapper with its identity map.
@@ -172,8 +177,9 @@ impl Swapper {
         let inputs = if self.image_input == 0 { vec![image, lat] } else { vec![lat, image] };
         let (out, infer) = self.net.run(inputs)?;
         let y = out.first().map(Tensor::to_f32s).unwrap_or_default();
+        let rejected = !y.iter().all(|v| v.is_finite());
         let crop = from_nchw(&y, self.side, self.side, 255.0, 0.0).context("swapper output")?;
-        Ok(Swapped { crop, m: a.m, align: a.took, swap: t.elapsed(), infer })
+        Ok(Swapped { crop, m: a.m, align: a.took, swap: t.elapsed(), infer, rejected })
     }
 }
 
@@ -185,6 +191,8 @@ pub struct Enhanced {
     /// True when the model ran; false when the cached crop was reused.
     pub ran: bool,
     pub infer: Duration,
+    /// The model's output had NaN or infinite values: `crop` must not be pasted (and is not cached).
+    pub rejected: bool,
 }
 
 /// GFPGAN enhancer with a per-track cache of its last result.
@@ -224,16 +232,19 @@ impl Enhancer {
         let m = self.alignment(face)?;
         if !run {
             if let Some(c) = self.cache.get(&track) {
-                return Ok(Enhanced { crop: c.clone(), m, ran: false, infer: Duration::ZERO });
+                return Ok(Enhanced { crop: c.clone(), m, ran: false, infer: Duration::ZERO, rejected: false });
             }
         }
         let crop = warp_affine(frame, &m, self.side)?;
         let s = self.side as usize;
         let (out, infer) = self.net.run(vec![(vec![1, 3, s, s], to_nchw(&crop, 127.5, 127.5))])?;
         let y = out.first().map(Tensor::to_f32s).unwrap_or_default();
+        let rejected = !y.iter().all(|v| v.is_finite());
         let crop = from_nchw(&y, self.side, self.side, 127.5, 127.5).context("enhancer output")?;
-        self.cache.insert(track, crop.clone());
-        Ok(Enhanced { crop, m, ran: true, infer })
+        if !rejected {
+            self.cache.insert(track, crop.clone());
+        }
+        Ok(Enhanced { crop, m, ran: true, infer, rejected })
     }
 
     /// Forgets the cached crops of tracks not in `live`.
