@@ -22,6 +22,9 @@ use crate::runtime::{EpConfig, Runtime, SessionConfig, SessionRunner};
 use crate::util::hash::sha256_file;
 use crate::util::rng::Rng;
 
+/// Input tensors by name, with what was fed (for the results).
+type FeedsAndInfo = (Vec<(String, Tensor)>, Vec<InputInfo>);
+
 /// How long and how often to run.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
@@ -106,7 +109,7 @@ fn make_inputs(
     job: &ModelJob<'_>,
     specs: &[(String, TensorElementType, Vec<i64>)],
     photo: &Photo,
-) -> Result<(Vec<(String, Tensor)>, Vec<InputInfo>)> {
+) -> Result<FeedsAndInfo> {
     let mut rng = Rng::new(INPUT_SEED);
     let mut inputs = Vec::new();
     let mut infos = Vec::new();

@@ -94,6 +94,9 @@ fn write_host(dst: &mut DynTensor, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// Works out the shapes of dynamic inputs from a created session (for [`BoundSession::create_with`]).
+pub type ShapesFor<'a> = dyn Fn(&SessionRunner) -> Result<HashMap<String, Vec<i64>>> + 'a;
+
 impl BoundSession {
     /// Binds `runner`'s inputs and outputs to fixed buffers on `device`. Inputs with dynamic dims need
     /// their shape in `shapes`. A first run on zero inputs learns the output shapes (and warms up).
@@ -177,7 +180,7 @@ impl BoundSession {
         source: ModelSource<'_>,
         cfg: &SessionConfig,
         device: BindDevice,
-        shapes: &dyn Fn(&SessionRunner) -> Result<HashMap<String, Vec<i64>>>,
+        shapes: &ShapesFor<'_>,
     ) -> Result<(BoundSession, Option<String>)> {
         let source_copy = match &source {
             ModelSource::File(p) => ModelSource::File(p),
