@@ -22,9 +22,6 @@ use crate::runtime::{EpConfig, Runtime, SessionConfig, SessionRunner};
 use crate::util::hash::sha256_file;
 use crate::util::rng::Rng;
 
-/// Input tensors by name, with what was fed (for the results).
-type FeedsAndInfo = (Vec<(String, Tensor)>, Vec<InputInfo>);
-
 /// How long and how often to run.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
@@ -105,11 +102,14 @@ pub struct Prepared {
     pub first_run: Option<Duration>,
 }
 
+/// Named input tensors in model order.
+type Inputs = Vec<(String, Tensor)>;
+
 fn make_inputs(
     job: &ModelJob<'_>,
     specs: &[(String, TensorElementType, Vec<i64>)],
     photo: &Photo,
-) -> Result<FeedsAndInfo> {
+) -> Result<(Inputs, Vec<InputInfo>)> {
     let mut rng = Rng::new(INPUT_SEED);
     let mut inputs = Vec::new();
     let mut infos = Vec::new();

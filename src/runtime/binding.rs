@@ -46,6 +46,9 @@ pub struct BoundSession {
     pub setup_time: Duration,
 }
 
+/// Works out the shapes of a session's dynamic inputs once the session exists.
+pub type ShapesFor<'a> = dyn Fn(&SessionRunner) -> Result<HashMap<String, Vec<i64>>> + 'a;
+
 /// A bound session shared between threads: lock it around each `run`.
 pub type SharedBoundSession = Arc<Mutex<BoundSession>>;
 
@@ -93,9 +96,6 @@ fn write_host(dst: &mut DynTensor, t: &Tensor) -> Result<()> {
     }
     Ok(())
 }
-
-/// Works out the shapes of dynamic inputs from a created session (for [`BoundSession::create_with`]).
-pub type ShapesFor<'a> = dyn Fn(&SessionRunner) -> Result<HashMap<String, Vec<i64>>> + 'a;
 
 impl BoundSession {
     /// Binds `runner`'s inputs and outputs to fixed buffers on `device`. Inputs with dynamic dims need
