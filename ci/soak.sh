@@ -32,7 +32,8 @@ t0=$(date +%s.%N)
 pid=$!
 while kill -0 "$pid" 2>/dev/null; do
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-    [ -n "$rss" ] && echo "$(date +%s.%N) $rss" >>"$work/rss.txt"
+    read -r load _ </proc/loadavg
+    [ -n "$rss" ] && echo "$(date +%s.%N) $rss $load" >>"$work/rss.txt"
     sleep 1
 done
 status=0
@@ -51,7 +52,9 @@ work, out, t0, t1, load_start, load_end, warmup_frames, command = sys.argv[1:]
 t0, t1, warmup_frames = float(t0), float(t1), int(warmup_frames)
 summary = json.load(open(os.path.join(work, "summary.json")))
 rows = list(csv.DictReader(open(os.path.join(work, "frames.csv"))))
-samples = [(float(t) - t0, int(k)) for t, k in (l.split() for l in open(os.path.join(work, "rss.txt")))]
+lines = [l.split() for l in open(os.path.join(work, "rss.txt"))]
+samples = [(float(t) - t0, int(k)) for t, k, _ in lines]
+loads = [(float(t) - t0, float(l)) for t, _, l in lines]
 
 # Frame times are µs since the pipeline's clock started (after model loading); place them on the
 # process clock by aligning the last frame with the end of the process (writing the CSV is quick).
@@ -76,12 +79,26 @@ def slope(points):  # least squares, KiB per minute
     var = sum((p[0] - mx) ** 2 for p in points)
     return None if var == 0 else 60 * sum((p[0] - mx) * (p[1] - my) for p in points) / var
 
-# Dropped frames per window of 1000 measured frames: the gaps in the source's frame numbers.
+# Per window of 1000 measured frames: dropped frames (the gaps in the source's frame numbers), the
+# median processing time of a frame (every stage but waiting for capture) and the machine's 1-minute
+# load average meanwhile: drops that follow the load come from other processes, drops that follow
+# the work time from the pipeline.
+busy_cols = [c for c in rows[0] if c.endswith("_busy_us") and not c.startswith("capture_wait")]
+def work_ms(r):
+    return sum(float(r[c]) for c in busy_cols if r[c]) / 1000
 windows = []
 for start in range(0, len(rows), 1000):
     w = rows[start:start + 1000]
     first, last = int(w[0]["source_index"]), int(w[-1]["source_index"])
-    windows.append({"frames": f"{start}..{start + len(w) - 1}", "dropped": (last - first + 1) - len(w)})
+    t_a, t_b = offset + float(w[0]["captured_us"]) / 1e6, offset + float(w[-1]["done_us"]) / 1e6
+    load = [l for t, l in loads if t_a <= t <= t_b]
+    works = sorted(work_ms(r) for r in w)
+    windows.append({
+        "frames": f"{start}..{start + len(w) - 1}",
+        "dropped": (last - first + 1) - len(w),
+        "median_work_ms": round(works[len(works) // 2], 2),
+        "load_average_1min": round(sum(load) / len(load), 2) if load else None,
+    })
 
 result = {
     "what": "faceperf live soak: synthetic source, tiny replicas, real SCRFD-500M detector, --realtime pacing",
@@ -127,6 +144,7 @@ print(f"RSS after warm-up {r['after_warmup']} KiB, last {r['last']} KiB (growth 
 o = result["rss_minus_frame_records_kib"]
 print(f"RSS minus the frame records: after warm-up {o['after_warmup']} KiB, last {o['last']} KiB "
       f"(growth {o['growth_after_warmup']} KiB, slope {o['slope_after_warmup_kib_per_min']:.1f} KiB/min)")
-print("dropped per 1000 frames:", [w["dropped"] for w in windows])
+print("per 1000 frames (dropped, median work ms, load):",
+      [(w["dropped"], w["median_work_ms"], w["load_average_1min"]) for w in windows])
 print("wrote", out)
 EOF
