@@ -224,12 +224,13 @@ pub fn infer_node(node: &NodeProto, ins: &[Option<&ValueFacts>], opset: i64) -> 
             let x = shape_of(0);
             let kernel: Option<Vec<i64>> = match node.op_type.as_str() {
                 "Conv" => static_of(1)
+                    .filter(|w| w.len() >= 2)
                     .map(|w| w[2..].to_vec())
                     .or_else(|| node.attr_ints("kernel_shape").map(<[i64]>::to_vec)),
                 _ => node.attr_ints("kernel_shape").map(<[i64]>::to_vec),
             };
             let channels = if node.op_type == "Conv" {
-                static_of(1).map(|w| w[0])
+                static_of(1).and_then(|w| w.first().copied())
             } else {
                 x.as_ref().and_then(|x| x.get(1).copied().flatten())
             };
@@ -241,25 +242,35 @@ pub fn infer_node(node: &NodeProto, ins: &[Option<&ValueFacts>], opset: i64) -> 
                     let pads = node.attr_ints("pads").map(<[i64]>::to_vec).unwrap_or_else(|| vec![0; 2 * sp]);
                     let auto = node.attr_s("auto_pad").unwrap_or_default();
                     let ceil = node.attr_i("ceil_mode", 0) != 0;
-                    let mut out = vec![x[0], channels];
-                    for i in 0..sp {
-                        out.push(x[i + 2].map(|d| {
-                            let ek = dil[i] * (k[i] - 1) + 1;
-                            match auto.as_str() {
-                                "SAME_UPPER" | "SAME_LOWER" => (d + strides[i] - 1) / strides[i],
-                                "VALID" => (d - ek) / strides[i] + 1,
-                                _ => {
-                                    let span = d + pads[i] + pads[i + sp] - ek;
-                                    if ceil {
-                                        (span + strides[i] - 1) / strides[i] + 1
-                                    } else {
-                                        span / strides[i] + 1
+                    // Malformed attributes (wrong lengths, zero strides, absurd sizes) leave the shape unknown.
+                    let well_formed = strides.len() >= sp
+                        && dil.len() >= sp
+                        && pads.len() >= 2 * sp
+                        && strides.iter().all(|&s| s > 0)
+                        && dil.iter().chain(&k).chain(&pads).all(|&v| (-(1 << 31)..(1 << 31)).contains(&v));
+                    if !well_formed {
+                        None
+                    } else {
+                        let mut out = vec![x[0], channels];
+                        for i in 0..sp {
+                            out.push(x[i + 2].filter(|d| (0..(1 << 40)).contains(d)).map(|d| {
+                                let ek = dil[i] * (k[i] - 1) + 1;
+                                match auto.as_str() {
+                                    "SAME_UPPER" | "SAME_LOWER" => (d + strides[i] - 1) / strides[i],
+                                    "VALID" => (d - ek) / strides[i] + 1,
+                                    _ => {
+                                        let span = d + pads[i] + pads[i + sp] - ek;
+                                        if ceil {
+                                            (span + strides[i] - 1) / strides[i] + 1
+                                        } else {
+                                            span / strides[i] + 1
+                                        }
                                     }
                                 }
-                            }
-                        }));
+                            }));
+                        }
+                        Some(out)
                     }
-                    Some(out)
                 }
                 _ => None,
             };
@@ -271,7 +282,7 @@ pub fn infer_node(node: &NodeProto, ins: &[Option<&ValueFacts>], opset: i64) -> 
         }
         "ConvTranspose" => {
             let shape = match (shape_of(0), static_of(1)) {
-                (Some(x), Some(w)) if x.len() == w.len() => {
+                (Some(x), Some(w)) if x.len() == w.len() && w.len() >= 2 => {
                     let sp = w.len() - 2;
                     let group = node.attr_i("group", 1);
                     let strides = node.attr_ints("strides").map(<[i64]>::to_vec).unwrap_or_else(|| vec![1; sp]);
@@ -279,11 +290,19 @@ pub fn infer_node(node: &NodeProto, ins: &[Option<&ValueFacts>], opset: i64) -> 
                     let pads = node.attr_ints("pads").map(<[i64]>::to_vec).unwrap_or_else(|| vec![0; 2 * sp]);
                     let opad = node.attr_ints("output_padding").map(<[i64]>::to_vec).unwrap_or_else(|| vec![0; sp]);
                     let explicit = node.attr_ints("output_shape").map(<[i64]>::to_vec);
+                    let small = |v: &i64| (-(1 << 31)..(1 << 31)).contains(v);
+                    let well_formed = strides.len() >= sp
+                        && dil.len() >= sp
+                        && opad.len() >= sp
+                        && pads.len() >= 2 * sp
+                        && strides.iter().chain(&dil).chain(&opad).chain(&pads).chain(&w).all(small)
+                        && small(&group);
                     let mut out = vec![x[0], Some(w[1] * group)];
                     for i in 0..sp {
                         out.push(match &explicit {
                             Some(o) => o.get(o.len().saturating_sub(sp) + i).copied(),
-                            None => x[i + 2].map(|d| {
+                            None if !well_formed => None,
+                            None => x[i + 2].filter(|d| (0..(1 << 40)).contains(d)).map(|d| {
                                 strides[i] * (d - 1) + opad[i] + dil[i] * (w[i + 2] - 1) + 1 - pads[i] - pads[i + sp]
                             }),
                         });
@@ -573,7 +592,7 @@ pub fn infer_node(node: &NodeProto, ins: &[Option<&ValueFacts>], opset: i64) -> 
         "DepthToSpace" | "SpaceToDepth" => {
             let b = node.attr_i("blocksize", 1);
             let up = node.op_type == "DepthToSpace";
-            let shape = shape_of(0).filter(|x| x.len() == 4).map(|x| {
+            let shape = shape_of(0).filter(|x| x.len() == 4 && (1..(1 << 16)).contains(&b)).map(|x| {
                 if up {
                     vec![x[0], x[1].map(|c| c / (b * b)), x[2].map(|h| h * b), x[3].map(|w| w * b)]
                 } else {
