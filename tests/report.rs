@@ -36,6 +36,8 @@ fn model(role: Role, variant: Variant, samples_ms: Vec<f64>) -> ModelResult {
         providers: vec![Default::default()],
         ort_provider_options: vec![],
         binding: None,
+        variant_origin: None,
+        config: None,
         intra_threads: 2,
         optimization: "all".into(),
         io_binding: false,
@@ -83,6 +85,7 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
         },
         profile: ProfileInfo { name: name.into(), source: "builtin:cpu".into(), content: loaded.content, effective },
         fallbacks: vec![],
+        comparisons: vec![],
         settings: Settings {
             models_dir: "models/replica-full".into(),
             warmup: Warmup::Runs(2),

@@ -102,11 +102,14 @@ pub struct Prepared {
     pub first_run: Option<Duration>,
 }
 
+/// Named input tensors in model order.
+type Inputs = Vec<(String, Tensor)>;
+
 fn make_inputs(
     job: &ModelJob<'_>,
     specs: &[(String, TensorElementType, Vec<i64>)],
     photo: &Photo,
-) -> Result<(Vec<(String, Tensor)>, Vec<InputInfo>)> {
+) -> Result<(Inputs, Vec<InputInfo>)> {
     let mut rng = Rng::new(INPUT_SEED);
     let mut inputs = Vec::new();
     let mut infos = Vec::new();

@@ -26,7 +26,7 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
             let end = norm(node.attr_i("end", r)) as usize;
             Tensor::i64_vec(&shape[start..end.max(start)])
         }
-        "Size" => Tensor::i64_scalar(shapes.first()?.as_ref()?.iter().product()),
+        "Size" => Tensor::i64_scalar(checked_product_i64(shapes.first()?.as_ref()?)?),
         "Constant" => {
             if let Some(a) = node.attr("value") {
                 Tensor::from_proto(a.t.as_ref()?).ok()?
@@ -163,7 +163,7 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
         "ConstantOfShape" => {
             let shape = ints(0)?;
             let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
-            let n: usize = dims.iter().product();
+            let n: usize = checked_product_usize(&dims)?;
             if n > MAX_CONST_ELEMS {
                 return None;
             }
@@ -228,9 +228,19 @@ pub fn eval(node: &NodeProto, vals: &[Option<&Tensor>], shapes: &[Option<Vec<i64
     Some(vec![out])
 }
 
+/// Product of sizes, `None` on overflow (sizes come from the graph and may be anything).
+pub fn checked_product_usize(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Product of signed sizes, `None` on overflow.
+pub fn checked_product_i64(dims: &[i64]) -> Option<i64> {
+    dims.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d))
+}
+
 /// Resolves a Reshape target (0 = copy, -1 = infer) against an input shape.
 pub fn reshape_dims(input: &[i64], target: &[i64], allowzero: bool) -> Option<Vec<i64>> {
-    let total: i64 = input.iter().product();
+    let total: i64 = checked_product_i64(input)?;
     let mut dims: Vec<i64> = Vec::with_capacity(target.len());
     let mut infer = None;
     for (i, &t) in target.iter().enumerate() {
@@ -247,13 +257,13 @@ pub fn reshape_dims(input: &[i64], target: &[i64], allowzero: bool) -> Option<Ve
         }
     }
     if let Some(i) = infer {
-        let known: i64 = dims.iter().product();
+        let known: i64 = checked_product_i64(&dims)?;
         if known == 0 || total % known != 0 {
             return None;
         }
         dims[i] = total / known;
     }
-    (dims.iter().product::<i64>() == total).then_some(dims)
+    (checked_product_i64(&dims)? == total).then_some(dims)
 }
 
 /// Element indices selected by a 1-D slice with ONNX clamping rules.
@@ -323,7 +333,7 @@ fn bcast_index(flat: usize, out: &[usize], src: &[usize]) -> usize {
 
 fn binary(op: &str, a: &Tensor, b: &Tensor) -> Option<Tensor> {
     let dims = broadcast(&[&a.dims, &b.dims])?;
-    let n: usize = dims.iter().product();
+    let n: usize = checked_product_usize(&dims)?;
     if n > MAX_CONST_ELEMS {
         return None;
     }
@@ -410,7 +420,7 @@ fn cast(t: &Tensor, to: i64) -> Option<Tensor> {
 /// A tensor of `dims` whose element `i` is element `src(i).1` of `parts[src(i).0]`, copied exactly
 /// (no numeric conversion). `None` when the parts' element types differ or the result is too big.
 fn take(parts: &[&Tensor], dims: Vec<usize>, src: impl Fn(usize) -> (usize, usize)) -> Option<Tensor> {
-    let n: usize = dims.iter().product();
+    let n: usize = checked_product_usize(&dims)?;
     if n > MAX_CONST_ELEMS {
         return None;
     }
@@ -452,7 +462,7 @@ fn reshaped(t: &Tensor, dims: Vec<usize>) -> Tensor {
 
 /// A tensor of `like`'s element type with `dims` and values from `f` (computed in f64).
 fn rebuild_like(like: &Tensor, dims: Vec<usize>, f: impl Fn(usize) -> f64) -> Option<Tensor> {
-    let n: usize = dims.iter().product();
+    let n: usize = checked_product_usize(&dims)?;
     if n > MAX_CONST_ELEMS {
         return None;
     }

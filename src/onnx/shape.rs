@@ -38,7 +38,7 @@ impl ValueFacts {
     }
     /// Number of elements, when the shape is static.
     pub fn numel(&self) -> Option<i64> {
-        self.static_shape().map(|s| s.iter().product())
+        self.static_shape().and_then(|s| crate::onnx::consteval::checked_product_i64(&s))
     }
 }
 
@@ -423,9 +423,9 @@ pub fn infer_node(node: &NodeProto, ins: &[Option<&ValueFacts>], opset: i64) -> 
             let shape = shapes.first().cloned().flatten().and_then(|first| {
                 let a = norm_axis(node.attr_i("axis", 0), first.len() as i64)?;
                 let mut out = first.clone();
-                out[a] = shapes
-                    .iter()
-                    .try_fold(0i64, |acc, s| s.as_ref().and_then(|s| s.get(a).copied().flatten()).map(|d| acc + d));
+                *out.get_mut(a)? = shapes.iter().try_fold(0i64, |acc, s| {
+                    s.as_ref().and_then(|s| s.get(a).copied().flatten()).and_then(|d| acc.checked_add(d))
+                });
                 for (i, d) in out.iter_mut().enumerate() {
                     if i != a && d.is_none() {
                         *d = shapes.iter().find_map(|s| s.as_ref().and_then(|s| s.get(i).copied().flatten()));

@@ -97,23 +97,25 @@ pub fn count_macs(model: &Model, info: &ShapeInfo) -> (u64, usize) {
         let out = node.output.first().and_then(|n| info.shape(n));
         let m = match node.op_type.as_str() {
             "Conv" => match (shape(1), out) {
-                (Some(w), Some(o)) => Some(o.iter().product::<i64>() as u64 * w[1..].iter().product::<i64>() as u64),
+                (Some(w), Some(o)) => prod(&o).zip(w.get(1..).and_then(prod)).and_then(|(a, b)| a.checked_mul(b)),
                 _ => None,
             },
             "ConvTranspose" => match (shape(0), shape(1)) {
                 // Each input element scatters into kernel × out-channels-per-group outputs.
-                (Some(x), Some(w)) => Some(x.iter().product::<i64>() as u64 * w[1..].iter().product::<i64>() as u64),
+                (Some(x), Some(w)) => prod(&x).zip(w.get(1..).and_then(prod)).and_then(|(a, b)| a.checked_mul(b)),
                 _ => None,
             },
             "Gemm" => match (shape(0), out) {
                 (Some(a), Some(o)) => {
-                    let k = if node.attr_i("transA", 0) != 0 { a[0] } else { a[1] };
-                    Some(o.iter().product::<i64>() as u64 * k as u64)
+                    let k = if node.attr_i("transA", 0) != 0 { a.first() } else { a.get(1) };
+                    k.and_then(|&k| prod(&o)?.checked_mul(u64::try_from(k).ok()?))
                 }
                 _ => None,
             },
             "MatMul" => match (shape(0), out) {
-                (Some(a), Some(o)) => Some(o.iter().product::<i64>() as u64 * *a.last().unwrap_or(&1) as u64),
+                (Some(a), Some(o)) => {
+                    prod(&o).and_then(|p| p.checked_mul(u64::try_from(*a.last().unwrap_or(&1)).ok()?))
+                }
                 _ => None,
             },
             _ => Some(0),
@@ -124,6 +126,11 @@ pub fn count_macs(model: &Model, info: &ShapeInfo) -> (u64, usize) {
         }
     }
     (macs, unknown)
+}
+
+/// Product of non-negative sizes as u64; `None` for negative sizes or overflow.
+fn prod(dims: &[i64]) -> Option<u64> {
+    dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(u64::try_from(d).ok()?))
 }
 
 /// Summarises `model`, inferring shapes with `input_shapes` fixing symbolic inputs.

@@ -217,7 +217,7 @@ pub fn decode_counting(
             // NaN compares false, so it is tested apart: a non-finite score, box or keypoint rejects
             // the candidate (counted) whatever the score says.
             let finite = score.is_finite() && b.iter().chain(k).all(|v| v.is_finite());
-            if !finite && !(score < p.score_threshold) {
+            if !finite && (score.is_nan() || score >= p.score_threshold) {
                 rejected += 1;
             }
             if !finite || score < p.score_threshold {

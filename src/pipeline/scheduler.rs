@@ -282,7 +282,7 @@ impl Loop<'_> {
 
             if let (Some(n), Some((target, _))) = (probing, s.adaptive) {
                 if records.len() >= n {
-                    let c = adaptive::choose(&records, target, enhancer);
+                    let c = adaptive::choose(records, target, enhancer);
                     det_every = c.detection_interval;
                     enh_every = c.enhancer_interval;
                     (out.det_every, out.enh_every) = (det_every, enh_every);

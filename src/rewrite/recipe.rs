@@ -48,7 +48,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Tolerance {
-    /// Bit-identical, or max abs ≤ [`EXACT_MAX_ABS`] (explained as ORT kernel differences).
+    /// Bit-identical, or max abs ≤ [`EXACT_MAX_ABS`] × max(1, largest |reference value|) (explained as
+    /// ORT kernel rounding differences).
     Exact,
     /// Images: PSNR (dB) at least this, peak = the reference's value range (255 for 8-bit images).
     PsnrDb(f64),
@@ -67,7 +68,7 @@ pub const EXACT_MAX_ABS: f64 = 1e-6;
 impl fmt::Display for Tolerance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Tolerance::Exact => write!(f, "exact (bit-identical or max abs ≤ {EXACT_MAX_ABS:e})"),
+            Tolerance::Exact => write!(f, "exact (bit-identical or max abs ≤ {EXACT_MAX_ABS:e} × max(1, |output|))"),
             Tolerance::PsnrDb(v) => write!(f, "PSNR ≥ {v} dB"),
             Tolerance::Cosine(v) => write!(f, "cosine ≥ {v}"),
             Tolerance::BoxPx(v) => write!(f, "boxes within {v} px"),

@@ -46,6 +46,9 @@ pub struct BoundSession {
     pub setup_time: Duration,
 }
 
+/// Works out the shapes of a session's dynamic inputs once the session exists.
+pub type ShapesFor<'a> = dyn Fn(&SessionRunner) -> Result<HashMap<String, Vec<i64>>> + 'a;
+
 /// A bound session shared between threads: lock it around each `run`.
 pub type SharedBoundSession = Arc<Mutex<BoundSession>>;
 
@@ -177,7 +180,7 @@ impl BoundSession {
         source: ModelSource<'_>,
         cfg: &SessionConfig,
         device: BindDevice,
-        shapes: &dyn Fn(&SessionRunner) -> Result<HashMap<String, Vec<i64>>>,
+        shapes: &ShapesFor<'_>,
     ) -> Result<(BoundSession, Option<String>)> {
         let source_copy = match &source {
             ModelSource::File(p) => ModelSource::File(p),

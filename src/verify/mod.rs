@@ -559,7 +559,9 @@ pub fn verify(
 /// Whether one case's difference meets `tol`.
 fn judge(tol: &Tolerance, d: &Diff, psnr: Option<f64>) -> bool {
     match *tol {
-        Tolerance::Exact => d.bit_identical || d.max_abs <= EXACT_MAX_ABS,
+        // Relative to the output's magnitude (at least 1): multi-threaded float kernels on a many-core
+        // machine reorder sums, e.g. 5e-6 on detector outputs of magnitude ~10 on a 16-core H100 host.
+        Tolerance::Exact => d.bit_identical || d.max_abs <= EXACT_MAX_ABS * d.ref_max_abs.max(1.0),
         Tolerance::PsnrDb(min) => psnr.is_some_and(|p| p >= min),
         Tolerance::Cosine(min) => d.cosine >= min,
         Tolerance::MaxAbs(max) => d.max_abs <= max,

@@ -1,0 +1,38 @@
+"""Combines the per-role bench runs of one ci/gpu-measure.sh session (one process per role, so a
+crash in one configuration cannot take the others with it) and its live-pipeline runs into one run
+that `faceperf report` reads as the h100 profile. Provenance of each part stays in its own files."""
+import csv, glob, json, os, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+parts = sorted(p for p in glob.glob(os.path.join(here, "2026*_vm.json")) if "combined" not in p)
+runs = [json.load(open(p)) for p in parts]
+out = dict(runs[0])
+out["models"] = [m for r in runs for m in r["models"]]
+out["missing"] = [m for r in runs for m in r.get("missing", [])]
+out["comparisons"] = [c for r in runs for c in r.get("comparisons", [])]
+out["started_utc"] = runs[0]["started_utc"]
+out["finished_utc"] = runs[-1]["finished_utc"]
+out["command_line"] = ["ci/gpu-measure.sh (one `faceperf bench --role R` per role)"]
+notes = out.get("notes", [])
+out["notes"] = notes + ["combined by bench-results/h100/combine.py from " + ", ".join(os.path.basename(p) for p in parts)]
+rows = []
+for p in parts:
+    with open(p[:-5] + ".csv") as f:
+        rows += list(csv.DictReader(f))
+live = os.path.join(here, "run-20261125")
+for tag, stage in (("swap", "pipeline:swap"), ("enhance", "pipeline:swap_enhance")):
+    for faces in (1, 4):
+        d = json.load(open(os.path.join(live, f"live-{tag}-{faces}f.json")))
+        variant = f"live-1080p-{faces}face" + ("s" if faces > 1 else "")
+        base = dict(profile="h100", model="pipeline", role="pipeline", variant=variant, stage=stage)
+        rows.append(dict(base, statistic="fps", value=d["fps"], unit="1/s"))
+        rows.append(dict(base, statistic="frames", value=d["frames"], unit="count"))
+        rows.append(dict(base, statistic="dropped", value=d["dropped"], unit="count"))
+        rows.append(dict(base, statistic="non_inference_share", value=100 * d["non_inference_share"], unit="percent"))
+stamp = "20261125T091700Z_vm-combined"
+json.dump(out, open(os.path.join(here, stamp + ".json"), "w"), indent=1)
+with open(os.path.join(here, stamp + ".csv"), "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=["profile", "model", "role", "variant", "stage", "statistic", "value", "unit"])
+    w.writeheader()
+    w.writerows(rows)
+print(f"{len(out['models'])} model results, {len(rows)} rows -> {stamp}.csv/.json")
