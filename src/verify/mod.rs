@@ -484,7 +484,15 @@ pub fn verify(
     // optimisations. Bit-identical then means the differences come from ORT optimising the two
     // graphs differently (other fusions or layouts once shapes are constant), not from the rewrite.
     let mut bit_identical_unoptimized = None;
-    if exact && failures.is_empty() && outputs.iter().any(|o| !o.bit_identical) {
+    // Failures that are only exact outputs off by rounding get the same second look: when the graphs
+    // agree bit for bit without optimisations, the rewrite is exact and ORT's optimised kernels
+    // differ (seen on the full detector: 5e-6 once its shapes are static).
+    let rounding_only = exact
+        && !failures.is_empty()
+        && outputs.iter().all(|o| o.passed || matches!(o.tolerance, Tolerance::Exact))
+        && last_initializer.as_ref().is_none_or(|l| l.kept_last)
+        && detections.as_ref().is_none_or(|d| d.passed);
+    if exact && (failures.is_empty() || rounding_only) && outputs.iter().any(|o| !o.bit_identical) {
         let plain = SessionConfig { optimization: "disable".into(), ..cfg.clone() };
         let mut owned_o = Vec::new();
         let mut owned_r = Vec::new();
@@ -520,6 +528,15 @@ pub fn verify(
             )
         });
         bit_identical_unoptimized = Some(identical);
+        if identical && rounding_only {
+            failures.clear();
+            for o in outputs.iter_mut() {
+                o.passed = true;
+            }
+            notes.push(format!(
+                "differences above {EXACT_MAX_ABS:e} with ORT's graph optimisations on vanish with them off: the rewrite is exact"
+            ));
+        }
     }
 
     let passed = failures.is_empty();
