@@ -88,10 +88,13 @@ impl Model {
         }
     }
 
-    /// Refuses a main graph that no runtime could execute: a value produced twice, a node input or
-    /// graph output nothing provides, or a cycle.
+    /// Refuses a main graph that no runtime could execute: a node without outputs, a value produced
+    /// twice, a node input or graph output nothing provides, or a cycle.
     pub fn check_graph(&self) -> Result<()> {
         let g = self.graph();
+        if let Some(n) = g.node.iter().find(|n| n.output.iter().all(|o| o.is_empty())) {
+            bail!("node {} has no outputs", super::graph::node_label(n));
+        }
         let idx = super::graph::GraphIndex::new(g)?;
         idx.check_dangling(g)?;
         idx.topological_order(g)?;

@@ -1,6 +1,7 @@
 //! Figures (plotters), each written as SVG and PNG: grouped bar charts with 95% CI error bars, a
-//! stacked bar of one frame's time, and box plots of the latency samples. Fonts come from the
-//! system (fontconfig); sizes are chosen to be legible at 100% zoom.
+//! stacked bar of one frame's time, and box plots of the latency samples. The font (DejaVu Sans,
+//! `assets/fonts/`) is built into the binary, so faceperf needs no fontconfig/freetype at run time
+//! (the lent H100 machine had neither); sizes are chosen to be legible at 100% zoom.
 
 use std::path::{Path, PathBuf};
 
@@ -86,8 +87,23 @@ pub struct Written {
     pub png: PathBuf,
 }
 
+/// Registers the built-in font under [`FONT`] once per process.
+fn ensure_font() -> Result<()> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, include_bytes!("../../assets/fonts/DejaVuSans.ttf"))
+            .is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the built-in font (assets/fonts/DejaVuSans.ttf) could not be loaded"))
+    }
+}
+
 /// Writes `<dir>/<stem>.svg` and `<dir>/<stem>.png`.
 pub fn save<F: Figure>(fig: &F, dir: &Path, stem: &str) -> Result<Written> {
+    ensure_font()?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (w, h) = fig.size();
     let svg = dir.join(format!("{stem}.svg"));

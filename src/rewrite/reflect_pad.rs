@@ -48,7 +48,11 @@ impl Pass for ReflectPad {
         let mut replacements = HashMap::new();
         let mut detached = Vec::new();
         for (i, n) in g.node.iter().enumerate() {
-            if n.op_type != "Pad" || !edit::is_default_domain(n) || n.attr_s("mode").as_deref() != Some("reflect") {
+            if n.op_type != "Pad"
+                || !edit::is_default_domain(n)
+                || n.attr_s("mode").as_deref() != Some("reflect")
+                || n.output.is_empty()
+            {
                 continue;
             }
             let label = node_label(n);

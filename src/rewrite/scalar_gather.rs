@@ -38,7 +38,7 @@ impl Pass for WidenScalarGather {
         let mut replacements = HashMap::new();
         let mut detached = Vec::new();
         for (i, n) in g.node.iter().enumerate() {
-            if n.op_type != "Gather" || !edit::is_default_domain(n) || n.input.len() < 2 {
+            if n.op_type != "Gather" || !edit::is_default_domain(n) || n.input.len() < 2 || n.output.is_empty() {
                 continue;
             }
             let Some(index) = edit::const_value(g, &idx, &n.input[1]) else {
