@@ -121,7 +121,7 @@ pub fn count_macs(model: &Model, info: &ShapeInfo) -> (u64, usize) {
             _ => Some(0),
         };
         match m {
-            Some(m) => macs += m,
+            Some(m) => macs = macs.saturating_add(m),
             None => unknown += 1,
         }
     }
@@ -156,11 +156,11 @@ pub fn summarize(model: &Model, input_shapes: &HashMap<String, Vec<i64>>) -> Res
         nodes: g.node.len(),
         op_histogram,
         initializers: g.initializer.len(),
-        parameters: g.initializer.iter().map(proto_numel).sum(),
-        initializer_bytes: g.initializer.iter().map(proto_bytes).sum(),
+        parameters: g.initializer.iter().map(proto_numel).fold(0u64, u64::saturating_add),
+        initializer_bytes: g.initializer.iter().map(proto_bytes).fold(0u64, u64::saturating_add),
         last_initializer: g.initializer.last().map(|t| t.name.clone()),
         macs,
-        flops: macs * 2,
+        flops: macs.saturating_mul(2),
         flops_unknown_nodes,
     })
 }

@@ -221,13 +221,14 @@ pub fn elem_size(dtype: DataType) -> Option<usize> {
 
 /// Number of elements a `TensorProto` declares.
 pub fn proto_numel(t: &TensorProto) -> u64 {
-    t.dims.iter().map(|&d| d.max(0) as u64).product()
+    // Saturating: declared dims come from the file and may be absurd.
+    t.dims.iter().map(|&d| d.max(0) as u64).fold(1u64, u64::saturating_mul)
 }
 
 /// Bytes a `TensorProto`'s payload occupies (declared shape × element size).
 pub fn proto_bytes(t: &TensorProto) -> u64 {
     let dtype = DataType::try_from(t.data_type).unwrap_or(DataType::Undefined);
-    proto_numel(t) * elem_size(dtype).unwrap_or(1) as u64
+    proto_numel(t).saturating_mul(elem_size(dtype).unwrap_or(1) as u64)
 }
 
 #[cfg(test)]
