@@ -74,6 +74,14 @@ fn node(
     }
 }
 
+/// Reverses the channel order of NHWC value `cur` (a Gather on axis 3); returns the new value.
+fn swap_channels_nhwc(g: &mut GraphProto, nodes: &mut Vec<NodeProto>, p: &str, cur: &str) -> String {
+    g.initializer.push(Tensor::i64_vec(&[2, 1, 0]).to_proto(&format!("{p}_order")));
+    let out = format!("{p}_sw");
+    nodes.push(node(&format!("{p}_swap"), "Gather", &[cur, &format!("{p}_order")], &out, vec![attr::int("axis", 3)]));
+    out
+}
+
 fn channel_const(g: &mut GraphProto, name: &str, v: [f32; 3], nhwc: bool) -> String {
     let dims: &[usize] = if nhwc { &[1, 1, 1, 3] } else { &[1, 3, 1, 1] };
     g.initializer.push(Tensor::f32(dims, v.to_vec()).to_proto(name));
@@ -121,15 +129,7 @@ pub fn fuse_io(model: &mut Model, spec: &FuseIoSpec) -> Result<usize> {
         ));
         let mut cur = format!("{p}_f");
         if s.swap_channels {
-            g.initializer.push(Tensor::i64_vec(&[2, 1, 0]).to_proto(&format!("{p}_order")));
-            prologue.push(node(
-                &format!("{p}_swap"),
-                "Gather",
-                &[&cur, &format!("{p}_order")],
-                &format!("{p}_sw"),
-                vec![attr::int("axis", 3)],
-            ));
-            cur = format!("{p}_sw");
+            cur = swap_channels_nhwc(g, &mut prologue, &p, &cur);
         }
         let mean = channel_const(g, &format!("{p}_mean"), s.mean, true);
         let inv = channel_const(g, &format!("{p}_inv_std"), [1.0 / s.std[0], 1.0 / s.std[1], 1.0 / s.std[2]], true);
@@ -190,15 +190,7 @@ pub fn fuse_io(model: &mut Model, spec: &FuseIoSpec) -> Result<usize> {
         ));
         let mut cur = format!("{p}_a");
         if s.swap_channels {
-            g.initializer.push(Tensor::i64_vec(&[2, 1, 0]).to_proto(&format!("{p}_order")));
-            epilogue.push(node(
-                &format!("{p}_swap"),
-                "Gather",
-                &[&cur, &format!("{p}_order")],
-                &format!("{p}_sw"),
-                vec![attr::int("axis", 3)],
-            ));
-            cur = format!("{p}_sw");
+            cur = swap_channels_nhwc(g, &mut epilogue, &p, &cur);
         }
         epilogue.push(node(&format!("{p}_round"), "Round", &[&cur], &format!("{p}_r"), vec![]));
         epilogue.push(node(
