@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use faceperf::onnx::Tensor;
 use faceperf::pipeline::detect::{decode, letterbox_nchw, scale_back, DetectParams, Detector, Face, Letterbox};
 use faceperf::pipeline::frame::{Frame, PixelFormat};
-use faceperf::pipeline::net::Net;
+use faceperf::pipeline::net::{Feed, Net};
 use faceperf::runtime::{self, SessionConfig};
 use faceperf::util::assets::shared_file;
 
@@ -96,7 +96,7 @@ fn decoder_reads_det_10g_two_dimensional_outputs() {
     let img = photo("astronaut.png");
     let lb = Letterbox::fit(img.width, img.height, 640, 640);
     let input = letterbox_nchw(&img, &lb, 127.5, 128.0);
-    let (outputs, _) = net.run(vec![(vec![1, 3, 640, 640], input)]).unwrap();
+    let (outputs, _) = net.run(vec![Feed::F32(vec![1, 3, 640, 640], input)]).unwrap();
     assert!(outputs.iter().all(|t| t.dims.len() == 3 && t.dims[0] == 1));
     let squeezed: Vec<Tensor> =
         outputs.iter().map(|t| Tensor { dims: t.dims[1..].to_vec(), data: t.data.clone() }).collect();

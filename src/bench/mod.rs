@@ -20,9 +20,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::models::Role;
-use crate::optimize::{ensure_variant, OptimizeOptions};
 use crate::profile::{LoadedProfile, Profile, Variant};
-use crate::rewrite::recipe::Recipe;
 use crate::runtime::Runtime;
 use crate::util::{hw, progress};
 use inputs::{Photo, ASTRONAUT_FACE, INPUT_SEED};
@@ -84,7 +82,7 @@ fn locate_models(opts: &BenchOptions, roles: &[Role]) -> Result<PathBuf> {
 }
 
 /// The file of `variant` for the model `original`, or why there is none. This is the one place a
-/// missing variant is made: `faceperf optimize`'s [`ensure_variant`] with the built-in recipe of
+/// missing variant is made: `faceperf optimize`'s [`crate::optimize::ensure_variant`] with the built-in recipe of
 /// the variant's name reuses a cached variant whose keys match, else rewrites the model, proves it
 /// equivalent on ORT CPU and writes `<stem>_<variant>.onnx` beside it.
 pub fn variant_file(
@@ -94,25 +92,19 @@ pub fn variant_file(
     variant: Variant,
     progress: Option<&indicatif::ProgressBar>,
 ) -> std::result::Result<(PathBuf, Option<VariantOrigin>), String> {
-    if !original.is_file() {
-        return Err("model file not found (variants are made from it)".into());
-    }
-    if variant == Variant::Original {
-        return Ok((original.to_path_buf(), None));
-    }
-    let recipe = Recipe::builtin(variant.name()).map_err(|e| format!("{e:#}"))?;
-    let opts = OptimizeOptions { role: Some(role), progress: progress.cloned(), ..Default::default() };
-    match ensure_variant(rt, original, &recipe, &opts) {
-        Ok(o) => Ok((
+    match crate::optimize::variant_of(rt, original, role, variant, None, progress) {
+        Ok(None) => Ok((original.to_path_buf(), None)),
+        Ok(Some(o)) => Ok((
             o.variant,
             Some(VariantOrigin {
                 action: o.action,
-                recipe: recipe.target().to_string(),
+                recipe: variant.name().to_string(),
                 recipe_hash: o.sidecar.recipe.hash.clone(),
                 sidecar: o.sidecar_path,
             }),
         )),
-        Err(e) => Err(format!("`faceperf optimize --target {}` could not make it: {e:#}", variant.name())),
+        Err(e) if !original.is_file() => Err(format!("{}", e.root_cause())),
+        Err(e) => Err(format!("{e:#}")),
     }
 }
 
@@ -339,6 +331,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
 /// replica's random weights find random faces (or none, and the identity photo then has no face).
 fn run_pipeline(rt: &Runtime, profile: &Profile, dir: &Path, replicas: bool) -> Result<PipelineResult> {
     let mut cfg = crate::pipeline::Config::new(profile.clone(), dir);
+    cfg.variant_dir = Some(dir.to_path_buf());
     let mut notes = Vec::new();
     if replicas {
         if let Ok(real) = crate::util::assets::shared_file("models/real/scrfd_500m_bnkps.onnx") {

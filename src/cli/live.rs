@@ -101,6 +101,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         }
     };
     let mut cfg = Config::new(loaded.profile, &models_dir);
+    // Variants of models outside the folder (the shared SCRFD) go into it too.
+    cfg.variant_dir = Some(models_dir.clone());
     cfg.models.detector = match (&a.detector, replicas) {
         (Some(p), _) => p.clone(),
         (None, true) => crate::util::assets::shared_file("models/real/scrfd_500m_bnkps.onnx")

@@ -326,6 +326,37 @@ fn plan(path: &Path, model: &Model, recipe: &Recipe, opts: &OptimizeOptions) -> 
     Ok(Plan { role, shapes, symbolic, passes, verify })
 }
 
+/// The `variant` of the `role` model at `original` as the built-in recipe of the variant's name
+/// makes it: the cached file when its keys match, else made now (rewritten, proven equivalent on
+/// ORT CPU, written to `out_dir` or beside the original). `Ok(None)` for [`Variant::Original`].
+///
+/// [`Variant::Original`]: crate::profile::Variant::Original
+pub fn variant_of(
+    rt: &Runtime,
+    original: &Path,
+    role: Role,
+    variant: crate::profile::Variant,
+    out_dir: Option<&Path>,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Option<VariantOutcome>> {
+    if variant == crate::profile::Variant::Original {
+        return Ok(None);
+    }
+    if !original.is_file() {
+        bail!("{}: model file not found (variants are made from it)", original.display());
+    }
+    let recipe = Recipe::builtin(variant.name())?;
+    let opts = OptimizeOptions {
+        role: Some(role),
+        progress: progress.cloned(),
+        out_dir: out_dir.map(Path::to_path_buf),
+        ..Default::default()
+    };
+    ensure_variant(rt, original, &recipe, &opts)
+        .map(Some)
+        .with_context(|| format!("`faceperf optimize --target {variant}` could not make it"))
+}
+
 /// Returns the variant of `model_path` that `recipe` makes: the cached one when its keys match,
 /// else a new one, rewritten, proven equivalent and written atomically (under a per-variant lock,
 /// so a concurrent call for the same variant waits and then reuses it). A rewrite that fails its

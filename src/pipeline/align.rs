@@ -118,11 +118,17 @@ pub fn umeyama(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Result<Affine> {
 /// Pixels whose four taps are inside the frame take a fixed-point path (16.16 coordinates stepped
 /// along the row, 8-bit weights); the rest (crops reaching past the frame edge) a checked one.
 pub fn warp_affine(src: &Frame, m: &Affine, side: u32) -> Result<Frame> {
+    warp_affine_as(src, m, side, PixelFormat::Rgb)
+}
+
+/// [`warp_affine`] producing the crop in channel order `format` (a fused-I/O model taking BGR
+/// pixels gets them without a separate conversion pass).
+pub fn warp_affine_as(src: &Frame, m: &Affine, side: u32, format: PixelFormat) -> Result<Frame> {
     let Some(inv) = m.invert() else { bail!("the alignment transform is singular") };
-    let mut out = Frame::new(side, side, PixelFormat::Rgb);
+    let mut out = Frame::new(side, side, format);
     let (w, h) = (src.width as i64, src.height as i64);
     let stride = src.stride();
-    let order: [usize; 3] = if src.format == PixelFormat::Bgr { [2, 1, 0] } else { [0, 1, 2] };
+    let order: [usize; 3] = if src.format != format { [2, 1, 0] } else { [0, 1, 2] };
     let [a, b, c, d, e, f] = inv.0.map(f64::from);
     const ONE: f64 = 65536.0;
     let (dx, dy) = ((a * ONE).round() as i64, (d * ONE).round() as i64);

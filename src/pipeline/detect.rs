@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::frame::{Frame, PixelFormat};
-use super::net::Net;
+use super::net::{Feed, ImageLayout, Net};
 use crate::onnx::Tensor;
 use crate::runtime::{Runtime, SessionConfig};
 
@@ -162,6 +162,37 @@ pub fn letterbox_nchw(frame: &Frame, lb: &Letterbox, mean: f32, std: f32) -> Vec
     out
 }
 
+/// The frame letterboxed into the detector input as 8-bit NHWC pixels in channel order `order`, for
+/// a fused-I/O detector that normalises inside the model (same taps as [`letterbox_nchw`], 8-bit
+/// fixed-point weights, black padding).
+pub fn letterbox_pixels(frame: &Frame, lb: &Letterbox, order: PixelFormat) -> Vec<u8> {
+    let (iw, ih) = (lb.input_w, lb.input_h);
+    let mut out = vec![0u8; iw * ih * 3];
+    let fixed = |t: Vec<(usize, f32)>| -> Vec<(usize, u32)> {
+        t.into_iter().map(|(i, w)| (i, (w * 256.0).round().clamp(0.0, 256.0) as u32)).collect()
+    };
+    let xt = fixed(taps(frame.width as usize, lb.scaled_w));
+    let yt = fixed(taps(frame.height as usize, lb.scaled_h));
+    let stride = frame.stride();
+    let ch: [usize; 3] = if frame.format == order { [0, 1, 2] } else { [2, 1, 0] };
+    let (two_rows, two_cols) = (frame.height > 1, frame.width > 1);
+    for (y, &(sy, wy)) in yt.iter().enumerate() {
+        let r0 = &frame.data[sy * stride..(sy + 1) * stride];
+        let r1 = if two_rows { &frame.data[(sy + 1) * stride..(sy + 2) * stride] } else { r0 };
+        let row = &mut out[y * iw * 3..(y * iw + lb.scaled_w) * 3];
+        for (px, &(sx, wx)) in row.chunks_exact_mut(3).zip(&xt) {
+            let i0 = sx * 3;
+            let i1 = if two_cols { i0 + 3 } else { i0 };
+            for (v, &c) in px.iter_mut().zip(&ch) {
+                let top = r0[i0 + c] as u32 * (256 - wx) + r0[i1 + c] as u32 * wx;
+                let bot = r1[i0 + c] as u32 * (256 - wx) + r1[i1 + c] as u32 * wx;
+                *v = ((top * (256 - wy) + bot * wy + 32768) >> 16) as u8;
+            }
+        }
+    }
+    out
+}
+
 /// Rows of one head output: accepts `1×N×k` and `N×k`.
 fn head_rows(t: &Tensor, k: usize, what: &str) -> Result<(Vec<f32>, usize)> {
     let n = match t.dims.as_slice() {
@@ -280,6 +311,8 @@ pub struct Detection {
 /// A loaded SCRFD detector.
 pub struct Detector {
     net: Net,
+    /// Float NCHW (normalised here) or 8-bit pixels (a fused-I/O variant).
+    layout: ImageLayout,
     /// Detector input width and height.
     pub input_w: usize,
     pub input_h: usize,
@@ -304,9 +337,23 @@ impl Detector {
         }
         let side = side.unwrap_or(DEFAULT_SIDE);
         let dim = |d: i64| if d > 0 { d as usize } else { side };
-        let (input_h, input_w) = (dim(shape[2]), dim(shape[3]));
+        // A fused-I/O variant takes 1×H×W×3 pixels (SCRFD computes in RGB, like the other models).
+        let layout = match probe.inputs[0].1 {
+            ort::value::TensorElementType::Uint8 if shape[3] == 3 => {
+                ImageLayout::Pixels(probe.pixel_order(0, PixelFormat::Rgb))
+            }
+            _ => ImageLayout::FloatNchw,
+        };
+        let (input_h, input_w) = match layout {
+            ImageLayout::FloatNchw => (dim(shape[2]), dim(shape[3])),
+            ImageLayout::Pixels(_) => (dim(shape[1]), dim(shape[2])),
+        };
         let net = if io_binding {
-            let shapes = HashMap::from([(probe.inputs[0].0.clone(), vec![1, 3, input_h as i64, input_w as i64])]);
+            let dims = match layout {
+                ImageLayout::FloatNchw => vec![1, 3, input_h as i64, input_w as i64],
+                ImageLayout::Pixels(_) => vec![1, input_h as i64, input_w as i64, 3],
+            };
+            let shapes = HashMap::from([(probe.inputs[0].0.clone(), dims)]);
             drop(probe);
             Net::load(rt, path, cfg, true, &shapes)?
         } else {
@@ -319,7 +366,7 @@ impl Detector {
                 net.outputs.len()
             );
         }
-        Ok(Detector { net, input_w, input_h, params: DetectParams::default() })
+        Ok(Detector { net, layout, input_w, input_h, params: DetectParams::default() })
     }
 
     /// The model file.
@@ -327,13 +374,22 @@ impl Detector {
         &self.net.path
     }
 
+    /// How the detector takes its input.
+    pub fn layout(&self) -> ImageLayout {
+        self.layout
+    }
+
     /// Detects faces in `frame`.
     pub fn detect(&mut self, frame: &Frame) -> Result<Detection> {
         let t0 = Instant::now();
         let lb = Letterbox::fit(frame.width, frame.height, self.input_w, self.input_h);
-        let input = letterbox_nchw(frame, &lb, MEAN, STD);
+        let (h, w) = (self.input_h, self.input_w);
+        let input = match self.layout {
+            ImageLayout::FloatNchw => Feed::F32(vec![1, 3, h, w], letterbox_nchw(frame, &lb, MEAN, STD)),
+            ImageLayout::Pixels(order) => Feed::U8(vec![1, h, w, 3], letterbox_pixels(frame, &lb, order)),
+        };
         let prep = t0.elapsed();
-        let (outputs, infer) = self.net.run(vec![(vec![1, 3, self.input_h, self.input_w], input)])?;
+        let (outputs, infer) = self.net.run(vec![input])?;
         let t1 = Instant::now();
         let (mut faces, rejected) = decode_counting(&outputs, self.input_w, self.input_h, &self.params)
             .with_context(|| format!("decoding the outputs of {}", self.net.path.display()))?;

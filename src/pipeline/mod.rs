@@ -34,7 +34,8 @@ use crate::profile::Profile;
 use crate::runtime::Runtime;
 use frame::Frame;
 
-/// The model files of the five roles.
+/// The model files of the five roles: the originals; each role's variant (the profile's `variant`)
+/// is found or made from them when the pipeline starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelFiles {
     pub detector: PathBuf,
@@ -45,15 +46,36 @@ pub struct ModelFiles {
 }
 
 impl ModelFiles {
-    /// The Deep-Live-Cam file names in `dir`, each in the variant `profile` asks for.
-    pub fn in_dir(dir: &Path, profile: &Profile) -> ModelFiles {
-        let file = |role: Role| profile.roles.get(role).variant.path_for(&dir.join(role.default_file()));
+    /// The Deep-Live-Cam file names in `dir`.
+    pub fn in_dir(dir: &Path) -> ModelFiles {
+        let file = |role: Role| dir.join(role.default_file());
         ModelFiles {
             detector: file(Role::Detector),
             recognizer: file(Role::Recognizer),
             swapper: file(Role::Swapper),
             enhancer: file(Role::Enhancer),
             landmarks: file(Role::Landmarks),
+        }
+    }
+
+    /// The file of `role`.
+    pub fn get(&self, role: Role) -> &Path {
+        match role {
+            Role::Detector => &self.detector,
+            Role::Recognizer => &self.recognizer,
+            Role::Swapper => &self.swapper,
+            Role::Enhancer => &self.enhancer,
+            Role::Landmarks => &self.landmarks,
+        }
+    }
+
+    fn get_mut(&mut self, role: Role) -> &mut PathBuf {
+        match role {
+            Role::Detector => &mut self.detector,
+            Role::Recognizer => &mut self.recognizer,
+            Role::Swapper => &mut self.swapper,
+            Role::Enhancer => &mut self.enhancer,
+            Role::Landmarks => &mut self.landmarks,
         }
     }
 }
@@ -64,6 +86,8 @@ pub struct Config {
     pub source: SourceSpec,
     pub sink: SinkSpec,
     pub models: ModelFiles,
+    /// Where variants made on demand are written (`None`: beside each original).
+    pub variant_dir: Option<PathBuf>,
     /// Execution settings per role and camera settings.
     pub profile: Profile,
     /// Photo of the face swapped in (its largest face); `None`: the shared `astronaut.png`.
@@ -108,7 +132,8 @@ impl Config {
         Config {
             source: SourceSpec::Synthetic(synthetic),
             sink: SinkSpec::Null,
-            models: ModelFiles::in_dir(models_dir, &profile),
+            models: ModelFiles::in_dir(models_dir),
+            variant_dir: None,
             identity: None,
             detection_interval: p.detection_interval.max(1),
             enhancer_interval: p.enhancer_interval,
@@ -146,14 +171,42 @@ fn largest_face(det: &mut detect::Detector, frame: &Frame, what: &str) -> Result
 }
 
 /// Refuses a model file given for `role` whose I/O does not fit it (a detector saved under the
-/// swapper's name), before any session is built. Only original models are checked: a fused-I/O
-/// variant changes its signature on purpose.
-fn check_role(profile: &Profile, role: Role, path: &Path) -> Result<()> {
-    if profile.roles.get(role).variant != crate::profile::Variant::Original || !path.is_file() {
+/// swapper's name), before any session is built. Originals are checked: a fused-I/O variant
+/// changes its signature on purpose.
+fn check_role(role: Role, path: &Path) -> Result<()> {
+    if !path.is_file() {
         return Ok(());
     }
     let model = crate::onnx::Model::load(path)?;
     crate::models::signature::check(&model, role, &path.display().to_string())
+}
+
+/// The files the run loads: each used role's original, checked, then swapped for the variant the
+/// profile asks for (reused from the cache or made now, proven equivalent first). Returns the
+/// files and one note per variant.
+fn resolve_models(rt: &Runtime, cfg: &Config, used: &[Role]) -> Result<(ModelFiles, Vec<String>)> {
+    let mut files = cfg.models.clone();
+    let mut notes = Vec::new();
+    for &role in used {
+        let original = cfg.models.get(role);
+        check_role(role, original)?;
+        let variant = cfg.profile.roles.get(role).variant;
+        if let Some(o) = crate::optimize::variant_of(rt, original, role, variant, cfg.variant_dir.as_deref(), None)
+            .with_context(|| format!("the {variant} variant of the {} {}", role.name(), original.display()))?
+        {
+            notes.push(format!(
+                "{}: {} ({variant} variant, {})",
+                role.name(),
+                o.variant.display(),
+                match o.action {
+                    crate::optimize::Action::Created => "made now, proven equivalent",
+                    crate::optimize::Action::Reused => "cached",
+                }
+            ));
+            *files.get_mut(role) = o.variant;
+        }
+    }
+    Ok((files, notes))
 }
 
 /// Runs the pipeline described by `cfg` and returns its measurements.
@@ -167,19 +220,16 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     let p = &cfg.profile;
     // The source first: a missing camera or file fails before models load.
     let src = source::open(&cfg.source, &p.camera)?;
-    let m = &cfg.models;
-    let mut used = vec![(Role::Detector, &m.detector), (Role::Recognizer, &m.recognizer), (Role::Swapper, &m.swapper)];
+    let mut used = vec![Role::Detector, Role::Recognizer, Role::Swapper];
     if cfg.enhancer_interval > 0 {
-        used.push((Role::Enhancer, &m.enhancer));
+        used.push(Role::Enhancer);
     }
     if cfg.mouth_mask {
-        used.push((Role::Landmarks, &m.landmarks));
+        used.push(Role::Landmarks);
     }
-    for (role, path) in used {
-        check_role(p, role, path)?;
-    }
+    let (files, variant_notes) = resolve_models(rt, cfg, &used)?;
     let (dc, db) = session(p, Role::Detector);
-    let mut detector = detect::Detector::load(rt, &cfg.models.detector, &dc, db, cfg.detector_side)?;
+    let mut detector = detect::Detector::load(rt, &files.detector, &dc, db, cfg.detector_side)?;
     detector.params.max_faces = if cfg.many_faces { cfg.max_faces.max(1) } else { 0 };
 
     // The identity: the largest face of the photo, embedded once.
@@ -196,21 +246,21 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     let source_face = largest_face(&mut detector, &photo, &format!("the identity photo {}", identity_path.display()))?;
     let (rc, rb) = session(p, Role::Recognizer);
     let embedding = {
-        let mut rec = stages::Recogniser::load(rt, &cfg.models.recognizer, &rc, rb)?;
+        let mut rec = stages::Recogniser::load(rt, &files.recognizer, &rc, rb)?;
         rec.embed(&photo, &source_face)?
     };
     let (sc, sb) = session(p, Role::Swapper);
-    let mut swapper = stages::Swapper::load(rt, &cfg.models.swapper, &sc, sb)?;
+    let mut swapper = stages::Swapper::load(rt, &files.swapper, &sc, sb)?;
     let latent = swapper.latent(&embedding)?;
     let enhancer = if cfg.enhancer_interval > 0 {
         let (ec, eb) = session(p, Role::Enhancer);
-        Some(stages::Enhancer::load(rt, &cfg.models.enhancer, &ec, eb)?)
+        Some(stages::Enhancer::load(rt, &files.enhancer, &ec, eb)?)
     } else {
         None
     };
     let landmarker = if cfg.mouth_mask {
         let (lc, lb) = session(p, Role::Landmarks);
-        Some(stages::Landmarker::load(rt, &cfg.models.landmarks, &lc, lb)?)
+        Some(stages::Landmarker::load(rt, &files.landmarks, &lc, lb)?)
     } else {
         None
     };
@@ -248,18 +298,8 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     let mut report = scheduler::run(&mut detector, &mut st, src, sink.as_mut(), &settings)?;
     report.source = description;
     report.notes.push(format!("sink: {sink_desc}"));
-    let mut models = vec![
-        ("detector".to_string(), cfg.models.detector.display().to_string()),
-        ("recognizer".to_string(), cfg.models.recognizer.display().to_string()),
-        ("swapper".to_string(), cfg.models.swapper.display().to_string()),
-    ];
-    if st.enhancer.is_some() {
-        models.push(("enhancer".to_string(), cfg.models.enhancer.display().to_string()));
-    }
-    if st.landmarker.is_some() {
-        models.push(("landmarks".to_string(), cfg.models.landmarks.display().to_string()));
-    }
-    report.models = models;
+    report.notes.extend(variant_notes);
+    report.models = used.iter().map(|&r| (r.name().to_string(), files.get(r).display().to_string())).collect();
     Ok(report)
 }
 

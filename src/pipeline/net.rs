@@ -1,5 +1,9 @@
-//! One model session as the stages use it: f32 tensors in by value (no copy on the way in), outputs
-//! in model order, the time spent inside ONNX Runtime measured on every run.
+//! One model session as the stages use it: f32 or u8 tensors in by value (no copy on the way in),
+//! outputs in model order, the time spent inside ONNX Runtime measured on every run.
+//!
+//! [`Net::image_input`] tells how a model wants its image: float NCHW normalised on the CPU (the
+//! original models), or 8-bit NHWC pixels in a given channel order (a `fuse-io` variant such as
+//! `_cuda`, whose pre/post-processing runs inside the model on the execution provider).
 //!
 //! A role whose profile asks for `io_binding` runs through [`BoundSession`] (fixed buffers, what CUDA
 //! graphs need); otherwise a plain session run.
@@ -11,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use ort::value::TensorElementType;
 
+use super::frame::PixelFormat;
 use crate::onnx::{Tensor, TensorData};
+use crate::rewrite::fuse_io::{FuseIoSpec, METADATA_KEY};
 use crate::runtime::binding::{BindDevice, BoundSession};
 use crate::runtime::session::{from_value, ModelSource};
 use crate::runtime::{EpConfig, Runtime, SessionConfig, SessionRunner};
@@ -19,6 +25,24 @@ use crate::runtime::{EpConfig, Runtime, SessionConfig, SessionRunner};
 enum Backend {
     Plain(SessionRunner),
     Bound(Box<BoundSession>),
+}
+
+/// One input tensor given to [`Net::run`]: its shape and values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Feed {
+    /// Float values (converted to fp16 when the model's input is fp16).
+    F32(Vec<usize>, Vec<f32>),
+    /// 8-bit pixels for a fused-I/O input.
+    U8(Vec<usize>, Vec<u8>),
+}
+
+/// How a model takes (or returns) an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageLayout {
+    /// `N×3×S×S` float, normalised on the CPU by the stage.
+    FloatNchw,
+    /// `N×S×S×3` uint8 pixels in this channel order; normalisation happens inside the model.
+    Pixels(PixelFormat),
 }
 
 /// A loaded model with its input names and types.
@@ -32,6 +56,10 @@ pub struct Net {
     pub outputs: Vec<String>,
     /// Time spent creating the session.
     pub create_time: Duration,
+    /// What `fuse-io` recorded in the model's metadata, if it was applied.
+    pub fused: Option<FuseIoSpec>,
+    /// Output element types in model order.
+    output_types: Vec<Option<TensorElementType>>,
 }
 
 impl Net {
@@ -50,7 +78,15 @@ impl Net {
         let runner = SessionRunner::new(rt, ModelSource::File(path), cfg)?;
         let inputs = runner.input_specs();
         let outputs = runner.output_names.clone();
+        let output_types = runner.output_types();
         let create_time = runner.create_time;
+        let fused = match runner.session.metadata().ok().and_then(|m| m.custom(METADATA_KEY)) {
+            Some(json) => Some(
+                serde_json::from_str::<FuseIoSpec>(&json)
+                    .with_context(|| format!("{}: unreadable '{METADATA_KEY}' metadata", path.display()))?,
+            ),
+            None => None,
+        };
         let backend = if io_binding {
             let device = cfg
                 .providers
@@ -70,7 +106,7 @@ impl Net {
         } else {
             Backend::Plain(runner)
         };
-        Ok(Net { backend, path: path.to_path_buf(), inputs, outputs, create_time })
+        Ok(Net { backend, path: path.to_path_buf(), inputs, outputs, create_time, fused, output_types })
     }
 
     /// Declared shape of input `i` (−1 = dynamic).
@@ -78,26 +114,83 @@ impl Net {
         &self.inputs[i].2
     }
 
-    /// Runs on f32 inputs given in model order as (shape, values); an fp16 input gets its values
-    /// converted. Returns the outputs in model order and the time spent inside ONNX Runtime.
-    pub fn run(&mut self, inputs: Vec<(Vec<usize>, Vec<f32>)>) -> Result<(Vec<Tensor>, Duration)> {
+    /// How input `i` takes an image of side `side`: float `N×3×S×S` or uint8 `N×S×S×3` (fused I/O),
+    /// checked against the declared shape. `model_order` is the channel order the model computes
+    /// in (RGB for every model the pipeline runs); a fused input whose channels were swapped takes
+    /// the other order.
+    pub fn image_input(&self, i: usize, model_order: PixelFormat) -> Result<(ImageLayout, u32)> {
+        let (name, ty, shape) = &self.inputs[i];
+        let side = |h: i64, w: i64| (h == w && h > 0).then_some(h as u32);
+        match (ty, shape.as_slice()) {
+            (TensorElementType::Float32 | TensorElementType::Float16, [_, 3, h, w]) if side(*h, *w).is_some() => {
+                Ok((ImageLayout::FloatNchw, *h as u32))
+            }
+            (TensorElementType::Uint8, [_, h, w, 3]) if side(*h, *w).is_some() => {
+                Ok((ImageLayout::Pixels(self.pixel_order(i, model_order)), *h as u32))
+            }
+            _ => bail!(
+                "{}: input '{name}' is {ty:?} {shape:?}; expected a square float N×3×S×S image or a uint8 N×S×S×3 one \
+                 (fused I/O)",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// The channel order fused input `i` takes pixels in, for a model computing in `model_order`.
+    pub fn pixel_order(&self, i: usize, model_order: PixelFormat) -> PixelFormat {
+        if self.swapped(&self.inputs[i].0, true) {
+            other(model_order)
+        } else {
+            model_order
+        }
+    }
+
+    /// How output `i` returns an image: float NCHW, or uint8 NHWC pixels in a channel order (see
+    /// [`Net::image_input`]).
+    pub fn image_output(&self, i: usize, model_order: PixelFormat) -> ImageLayout {
+        match self.output_types.get(i).copied().flatten() {
+            Some(TensorElementType::Uint8) => {
+                let swapped = self.outputs.get(i).is_some_and(|n| self.swapped(n, false));
+                ImageLayout::Pixels(if swapped { other(model_order) } else { model_order })
+            }
+            _ => ImageLayout::FloatNchw,
+        }
+    }
+
+    /// Whether fuse-io reversed the channels of input (or output) `name`. A uint8 image without
+    /// the metadata (a variant made by an older faceperf) follows the recipes' convention: OpenCV
+    /// BGR frames into RGB models, so reversed.
+    fn swapped(&self, name: &str, input: bool) -> bool {
+        match &self.fused {
+            Some(f) if input => f.inputs.iter().find(|s| s.name == name).is_none_or(|s| s.swap_channels),
+            Some(f) => f.outputs.iter().find(|s| s.name == name).is_none_or(|s| s.swap_channels),
+            None => true,
+        }
+    }
+
+    /// Runs on inputs given in model order; f32 values for an fp16 input are converted, and a feed
+    /// whose type does not match the input is an error. Returns the outputs in model order and the
+    /// time spent inside ONNX Runtime.
+    pub fn run(&mut self, inputs: Vec<Feed>) -> Result<(Vec<Tensor>, Duration)> {
         if inputs.len() != self.inputs.len() {
             bail!("{} takes {} inputs, got {}", self.path.display(), self.inputs.len(), inputs.len());
         }
         match &mut self.backend {
             Backend::Plain(runner) => {
                 let mut values = Vec::with_capacity(inputs.len());
-                for ((name, ty, _), (dims, data)) in self.inputs.iter().zip(inputs) {
-                    let shape: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
-                    let v = match ty {
-                        TensorElementType::Float32 => {
-                            ort::value::Tensor::from_array((shape, data)).map(|t| t.into_dyn())
+                for ((name, ty, _), feed) in self.inputs.iter().zip(inputs) {
+                    let v = match (ty, feed) {
+                        (TensorElementType::Float32, Feed::F32(dims, data)) => {
+                            ort::value::Tensor::from_array((shape_of(&dims), data)).map(|t| t.into_dyn())
                         }
-                        TensorElementType::Float16 => {
+                        (TensorElementType::Float16, Feed::F32(dims, data)) => {
                             let h: Vec<half::f16> = data.into_iter().map(half::f16::from_f32).collect();
-                            ort::value::Tensor::from_array((shape, h)).map(|t| t.into_dyn())
+                            ort::value::Tensor::from_array((shape_of(&dims), h)).map(|t| t.into_dyn())
                         }
-                        other => bail!("{}: input '{name}' is {other:?}, not a float", self.path.display()),
+                        (TensorElementType::Uint8, Feed::U8(dims, data)) => {
+                            ort::value::Tensor::from_array((shape_of(&dims), data)).map(|t| t.into_dyn())
+                        }
+                        (other, feed) => bail!("{}: {}", self.path.display(), mismatch(name, *other, &feed)),
                     }
                     .map_err(|e| anyhow!("input '{name}': {e}"))?;
                     values.push((name.clone(), v));
@@ -116,12 +209,14 @@ impl Net {
             }
             Backend::Bound(bound) => {
                 let mut named = Vec::with_capacity(inputs.len());
-                for ((name, ty, _), (dims, data)) in self.inputs.iter().zip(inputs) {
-                    let data = match ty {
-                        TensorElementType::Float16 => {
-                            TensorData::F16(data.into_iter().map(half::f16::from_f32).collect())
+                for ((name, ty, _), feed) in self.inputs.iter().zip(inputs) {
+                    let (dims, data) = match (ty, feed) {
+                        (TensorElementType::Float32, Feed::F32(dims, data)) => (dims, TensorData::F32(data)),
+                        (TensorElementType::Float16, Feed::F32(dims, data)) => {
+                            (dims, TensorData::F16(data.into_iter().map(half::f16::from_f32).collect()))
                         }
-                        _ => TensorData::F32(data),
+                        (TensorElementType::Uint8, Feed::U8(dims, data)) => (dims, TensorData::U8(data)),
+                        (other, feed) => bail!("{}: {}", self.path.display(), mismatch(name, *other, &feed)),
                     };
                     named.push((name.clone(), Tensor { dims, data }));
                 }
@@ -131,4 +226,23 @@ impl Net {
             }
         }
     }
+}
+
+fn shape_of(dims: &[usize]) -> Vec<i64> {
+    dims.iter().map(|&d| d as i64).collect()
+}
+
+fn other(order: PixelFormat) -> PixelFormat {
+    match order {
+        PixelFormat::Rgb => PixelFormat::Bgr,
+        PixelFormat::Bgr => PixelFormat::Rgb,
+    }
+}
+
+fn mismatch(name: &str, ty: TensorElementType, feed: &Feed) -> String {
+    let given = match feed {
+        Feed::F32(..) => "float values",
+        Feed::U8(..) => "8-bit pixels",
+    };
+    format!("input '{name}' is {ty:?} but the stage gave {given} (a fused-I/O variant where an original was expected?)")
 }

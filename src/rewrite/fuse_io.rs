@@ -13,9 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::onnx::graph::attr;
 use crate::onnx::proto::tensor_proto::DataType;
-use crate::onnx::proto::{GraphProto, NodeProto};
+use crate::onnx::proto::{GraphProto, NodeProto, StringStringEntryProto};
 use crate::onnx::shape::declared;
 use crate::onnx::{builder::value_info, Dim, Model, Tensor, TensorData};
+
+/// Model metadata key under which [`fuse_io`] records what it did (a JSON [`FuseIoSpec`]), so a
+/// runtime knows the pixel order and layout the fused model takes without the recipe.
+pub const METADATA_KEY: &str = "faceperf.fuse_io";
 
 /// How a float image input is made from 8-bit pixels: `(pixel - mean) / std`, per channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +213,8 @@ pub fn fuse_io(model: &mut Model, spec: &FuseIoSpec) -> Result<usize> {
         ));
     }
     let n = spec.inputs.len() + spec.outputs.len();
+    record(model, spec)?;
+    let g = model.graph_mut();
     let body = std::mem::take(&mut g.node);
     g.node = prologue.into_iter().chain(body).chain(epilogue).collect();
     // The swapper's emap must stay the last initializer: move it behind the constants added here.
@@ -219,6 +225,22 @@ pub fn fuse_io(model: &mut Model, spec: &FuseIoSpec) -> Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Adds `spec` to the model's [`METADATA_KEY`] entry (merging with an earlier fusion's).
+fn record(model: &mut Model, spec: &FuseIoSpec) -> Result<()> {
+    let props = &mut model.proto.metadata_props;
+    let mut all = match props.iter().find(|p| p.key == METADATA_KEY) {
+        Some(p) => serde_json::from_str::<FuseIoSpec>(&p.value)
+            .with_context(|| format!("the model's '{METADATA_KEY}' metadata is not a fuse-io record"))?,
+        None => FuseIoSpec::default(),
+    };
+    all.inputs.extend(spec.inputs.iter().cloned());
+    all.outputs.extend(spec.outputs.iter().cloned());
+    let value = serde_json::to_string(&all)?;
+    props.retain(|p| p.key != METADATA_KEY);
+    props.push(StringStringEntryProto { key: METADATA_KEY.into(), value });
+    Ok(())
 }
 
 /// `fuse-io` as a [`Pass`](super::Pass): the [`FuseIoSpec`] comes from the recipe's options

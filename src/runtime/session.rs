@@ -148,6 +148,18 @@ impl SessionRunner {
             .collect()
     }
 
+    /// Output element types in model order (`None` for a non-tensor output).
+    pub fn output_types(&self) -> Vec<Option<TensorElementType>> {
+        self.session
+            .outputs()
+            .iter()
+            .map(|o| match o.dtype() {
+                ValueType::Tensor { ty, .. } => Some(*ty),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Runs with named inputs and returns all outputs, in model order.
     pub fn run(&mut self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
         let mut values: Vec<(String, DynValue)> = Vec::with_capacity(inputs.len());
