@@ -1,5 +1,6 @@
 //! Pipeline kernels on one core: paste-back of one face into a 1920×1080 frame (goal ≤ 1 ms), plus
-//! the alignment warps and the detector letterbox that run beside it on every frame.
+//! the alignment warps and the detector letterbox that run beside it on every frame, and the
+//! synthetic source's render.
 //!
 //! Times are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time: on a shared
 //! machine wall time counts the time other processes held the core, CPU time is what one core spends.
@@ -10,9 +11,10 @@ use std::hint::black_box;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use faceperf::pipeline::align::{arcface_template, umeyama, warp_affine, Affine};
-use faceperf::pipeline::detect::{letterbox_nchw, Letterbox};
+use faceperf::pipeline::detect::{letterbox_nchw, letterbox_pixels, Letterbox};
 use faceperf::pipeline::frame::{Frame, PixelFormat};
 use faceperf::pipeline::paste::{paste_back, PasteMask};
+use faceperf::pipeline::source::{Synthetic, SyntheticConfig};
 use faceperf::util::rng::Rng;
 
 /// CPU time of the calling thread, ns.
@@ -115,6 +117,22 @@ fn kernels(c: &mut Criterion<ThreadCpu>) {
     }
     let lb = Letterbox::fit(1920, 1080, 640, 640);
     c.bench_function("letterbox_1080p_to_640", |b| b.iter(|| letterbox_nchw(black_box(&frame), &lb, 127.5, 128.0)));
+    // What a fused-I/O detector takes instead: 8-bit NHWC pixels.
+    c.bench_function("letterbox_pixels_1080p_to_640", |b| {
+        b.iter(|| letterbox_pixels(black_box(&frame), &lb, PixelFormat::Bgr))
+    });
+    // The synthetic source's own cost per frame (the `decode` stage of a synthetic run).
+    for faces in [1usize, 4] {
+        let src = Synthetic::new(SyntheticConfig { width: 1920, height: 1080, faces, ..SyntheticConfig::default() })
+            .expect("synthetic source");
+        let mut i = 0u64;
+        c.bench_function(&format!("synthetic_render_1080p_{faces}_faces"), |b| {
+            b.iter(|| {
+                i += 1;
+                src.render(black_box(i))
+            })
+        });
+    }
 }
 
 criterion_group! {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Measures the NVIDIA path on a CUDA machine (used for bench-results/h100): full replicas, fp16
-# variants (proven equivalent on ORT CPU first), the model benchmark fp32 vs fp16 with and without
-# CUDA graphs, and the live pipeline on a synthetic 1920x1080 source (swap-only and swap+enhance,
-# 1 and 4 faces). Everything lands in $OUT.
+# Measures the NVIDIA path on a CUDA machine (used for bench-results/h100): full replicas, fp16 and
+# cuda variants (proven equivalent on ORT CPU first), the model benchmark fp32 vs fp16 vs cuda with and
+# without CUDA graphs, A/B runs of the CUDA EP options that change the fp16 ratio (TF32, NHWC), and
+# the live pipeline on a synthetic 1920x1080 source (swap-only and swap+enhance, 1 and 4 faces) with
+# the profile's `_cuda` variants (8-bit I/O fused into the models) and, for comparison, with the
+# `_fp16` variants (pre/post-processing on the CPU). Everything lands in $OUT.
 #
 #   FACEPERF=./target/release/faceperf OUT=/tmp/h100 bash ci/gpu-measure.sh
 #   PROFILE=cpu SCALE=tiny FRAMES=30 ...   (a quick dry run of the same steps on a CPU machine)
@@ -13,7 +15,7 @@ profile=${PROFILE:-h100}
 scale=${SCALE:-full}
 frames=${FRAMES:-600}
 budget=${BUDGET_S:-4}
-steps=${STEPS:-prep,measure}   # prep: replicas + variants; measure: bench + live (split across calls on a lent machine)
+steps=${STEPS:-prep,bench,ab,live}   # split across calls on a lent machine (each call has a time limit)
 mkdir -p "$out"
 t0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - t0 )) s] $*" >&2; }
@@ -30,8 +32,7 @@ stamp "fp16 and cuda (fused u8 I/O) variants (equivalence on ORT CPU)"
 "$fp" --json optimize --target fp16,cuda --scale "$scale" --inputs 8 --threads 0 > "$out/optimize.json"
 
 fi
-[[ $steps == *measure* ]] || { stamp "done (prep only)"; exit 0; }
-
+if [[ $steps == *bench* ]]; then
 # One process per role (and per variant when a role fails), so a crash in one configuration
 # cannot take the others with it; stderr of each is kept.
 for role in detector landmarks recognizer swapper enhancer; do
@@ -48,22 +49,47 @@ for role in detector landmarks recognizer swapper enhancer; do
   fi
 done
 
-# The live pipeline; if the profile's settings crash, again without CUDA graphs on the detector
-# (the real SCRFD-500M has symbolic dims, so ORT leaves its shape nodes on the CPU).
-sed -e '/^\[roles.detector\]/,/^\[/ s/cuda_graph = true/cuda_graph = false/' "profiles/$profile.toml" > "$out/$profile-nodetgraph.toml" 2>/dev/null || true
+fi
+
+if [[ $steps == *ab* ]]; then
+# The CUDA EP options that move the fp16/fp32 ratio, one change at a time against the profile.
+sed -e 's/tf32 = true/tf32 = false/' "profiles/$profile.toml" > "$out/$profile-notf32.toml"
+sed -e 's/prefer_nhwc = true/prefer_nhwc = false/' "profiles/$profile.toml" > "$out/$profile-nchw.toml"
+for p in notf32 nchw; do
+  for role in swapper enhancer; do
+    stamp "A/B ($p, $role): original vs fp16 vs cuda"
+    "$fp" --json bench --profile "$out/$profile-$p.toml" --scale "$scale" --role "$role" --variants original,fp16,cuda \
+      --warmup 1s --time "$budget" --out "$out/bench-results-$p" \
+      > "$out/ab-$p-$role.json" 2> "$out/ab-$p-$role.err" || stamp "FAILED: A/B $p $role"
+  done
+done
+fi
+
+[[ $steps == *live* ]] || { stamp "done"; exit 0; }
+# The live pipeline with the profile's variants, then with the `_fp16` variants and the original
+# detector/landmarks (pre/post-processing on the CPU) for comparison; if a profile's settings crash,
+# again without CUDA graphs on the detector.
+sed -e '/^\[roles.swapper\]/,/^\[/ s/variant = "cuda"/variant = "fp16"/' \
+    -e '/^\[roles.enhancer\]/,/^\[/ s/variant = "cuda"/variant = "fp16"/' \
+    -e 's/variant = "cuda"/variant = "original"/' "profiles/$profile.toml" > "$out/$profile-fp16io.toml"
 for faces in 1 4; do
   for mode in swap enhance; do
     extra=()
     [ "$mode" = enhance ] && extra=(--enhance)
-    tag="live-${mode}-${faces}f"
-    stamp "live: synthetic 1920x1080, $faces face(s), $mode"
-    for p in "$profile" "$out/$profile-nodetgraph.toml"; do
-      if "$fp" --json live --profile "$p" --scale "$scale" --source synthetic --size 1920x1080 \
-          --faces "$faces" --many-faces "${extra[@]}" --measure --frames "$frames" \
-          --csv "$out/$tag.csv" > "$out/$tag.json" 2> "$out/$tag.err"; then
-        break
-      fi
-      stamp "FAILED: $tag with profile $p"
+    for variant in "$profile" fp16io; do
+      tag="live-${mode}-${faces}f"
+      pfile="profiles/$profile.toml"
+      if [ "$variant" = fp16io ]; then tag="$tag-fp16io"; pfile="$out/$profile-fp16io.toml"; fi
+      sed -e '/^\[roles.detector\]/,/^\[/ s/cuda_graph = true/cuda_graph = false/' "$pfile" > "$out/$tag-nodetgraph.toml"
+      stamp "live: synthetic 1920x1080, $faces face(s), $mode, $variant"
+      for p in "$pfile" "$out/$tag-nodetgraph.toml"; do
+        if "$fp" --json live --profile "$p" --scale "$scale" --source synthetic --size 1920x1080 \
+            --faces "$faces" --many-faces "${extra[@]}" --measure --frames "$frames" \
+            --csv "$out/$tag.csv" > "$out/$tag.json" 2> "$out/$tag.err"; then
+          break
+        fi
+        stamp "FAILED: $tag with profile $p"
+      done
     done
   done
 done

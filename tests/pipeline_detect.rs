@@ -196,3 +196,36 @@ fn det_10g_replica_runs_through_the_same_decoder() {
         assert!(f.bbox.iter().all(|v| v.is_finite()));
     }
 }
+
+#[test]
+fn the_8_bit_letterbox_is_the_float_one_rounded() {
+    // Odd sizes, both channel orders, a frame narrower than tall: the fused-I/O letterbox must give
+    // the float letterbox's pixels to within rounding, in the requested order, with black padding.
+    let mut rng = faceperf::util::rng::Rng::new(9);
+    for (w, h, fmt) in [(97u32, 61u32, PixelFormat::Rgb), (50, 83, PixelFormat::Bgr)] {
+        let data: Vec<u8> = (0..w * h * 3).map(|_| (rng.next_u64() % 256) as u8).collect();
+        let frame = Frame::from_raw(w, h, fmt, data).unwrap();
+        let lb = Letterbox::fit(w, h, 64, 48);
+        let float = letterbox_nchw(&frame, &lb, 0.0, 1.0);
+        for order in [PixelFormat::Rgb, PixelFormat::Bgr] {
+            let px = faceperf::pipeline::detect::letterbox_pixels(&frame, &lb, order);
+            assert_eq!(px.len(), 64 * 48 * 3);
+            let plane = 64 * 48;
+            for i in 0..plane {
+                for c in 0..3 {
+                    // float planes are R, G, B; pixel channels follow `order`.
+                    let fc = if order == PixelFormat::Rgb { c } else { 2 - c };
+                    let (a, b) = (px[i * 3 + c] as f32, float[fc * plane + i]);
+                    assert!((a - b).abs() <= 1.0, "{w}×{h} {fmt:?}→{order:?} pixel {i} channel {c}: {a} vs {b}");
+                }
+            }
+            // Padding (right of / below the scaled frame) is black.
+            let (x, y) = (lb.scaled_w.min(63), lb.scaled_h.min(47));
+            if lb.scaled_w < 64 {
+                assert_eq!(&px[(y / 2 * 64 + x) * 3..(y / 2 * 64 + x) * 3 + 3], &[0, 0, 0]);
+            } else {
+                assert_eq!(&px[(y * 64 + x / 2) * 3..(y * 64 + x / 2) * 3 + 3], &[0, 0, 0]);
+            }
+        }
+    }
+}
