@@ -89,3 +89,20 @@ fn malformed_recipe_is_reported_with_file_and_line() {
     assert!(!o.status.success());
     assert!(t.contains("bad.toml:5:") && t.contains("frobnicate"), "{t}");
 }
+
+#[test]
+fn verify_on_runs_the_check_with_a_profiles_providers() {
+    let (_dir, src) = tiny(Role::Recognizer);
+    let m = src.to_str().unwrap();
+    // The cpu profile's providers: the check runs and says where.
+    let o = faceperf(&["--json", "optimize", "--target", "fp16", "--threads", "1", "--verify-on", "cpu", m]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let notes = rows[0]["sidecar"]["equivalence"]["notes"].to_string();
+    assert!(notes.contains("checked on CPUExecutionProvider"), "{notes}");
+    // A profile whose providers this ORT lacks is refused in one line before any work.
+    let o = faceperf(&["optimize", "--check", "--target", "fp16", "--verify-on", "h100", m]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("--verify-on h100") && t.contains("CUDAExecutionProvider"), "{t}");
+    assert_eq!(t.trim().lines().count(), 1, "{t}");
+}

@@ -53,6 +53,11 @@ pub struct Args {
     /// ORT CPU threads for the equivalence check (0 = one per core)
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Run the equivalence check with this profile's execution providers (name or TOML file, e.g.
+    /// `h100`) instead of ORT's CPU provider, so it covers the target's own kernels (fp16 really
+    /// runs in fp16 there); CUDA graphs and TF32 are off for the check
+    #[arg(long, value_name = "PROFILE")]
+    pub verify_on: Option<String>,
     /// Seconds to wait for another optimize that is writing the same variant
     #[arg(long, default_value_t = 1800)]
     pub lock_timeout: u64,
@@ -197,13 +202,29 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         let (k, v) = parse_input_shape(s)?;
         input_shapes.insert(k, v);
     }
+    let verify_on = match &a.verify_on {
+        Some(name) => {
+            let loaded = crate::profile::Profile::resolve(name)?;
+            let missing = loaded.profile.missing_providers(rt);
+            if let Some(m) = missing.first() {
+                bail!(
+                    "--verify-on {name}: the {} role needs {}, which ONNX Runtime {} does not offer",
+                    m.role.name(),
+                    m.provider,
+                    rt.version
+                );
+            }
+            Some(std::sync::Arc::new(loaded.profile))
+        }
+        None => None,
+    };
     let jobs = models.len() * recipes.len();
     let pb = crate::util::progress::bar(jobs as u64, if a.check { "optimize --check" } else { "optimize" }, ctx.json);
     let opts = OptimizeOptions {
         out_dir: a.out.clone(),
         input_shapes,
         tool_version: a.tool_version.clone().unwrap_or_else(|| crate::optimize::TOOL_VERSION.to_string()),
-        verify: VerifyOptions { cases: a.inputs.max(1), threads: a.threads, ..Default::default() },
+        verify: VerifyOptions { cases: a.inputs.max(1), threads: a.threads, on: verify_on, ..Default::default() },
         lock_timeout: Duration::from_secs(a.lock_timeout),
         role: a.role,
         reverify: !a.quick,

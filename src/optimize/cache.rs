@@ -108,7 +108,7 @@ pub struct Timings {
     pub passes_s: f64,
     /// Encoding the variant and checking its graph.
     pub encode_s: f64,
-    /// The equivalence check (both models on ORT CPU).
+    /// The equivalence check (both models on ORT CPU, or on the providers its notes name).
     pub verify_s: f64,
     /// Writing (and syncing) the variant and the sidecar, hashing the variant.
     pub write_s: f64,

@@ -49,6 +49,28 @@ pub struct VerifyOptions {
     pub score_threshold: f32,
     /// Photo for the real cases; `None` = the shared `media/astronaut.png` when present.
     pub photo: Option<std::sync::Arc<Photo>>,
+    /// Run both models with this profile's execution providers for the model's role instead of
+    /// ORT's CPU provider: the check then covers the target's own kernels (an fp16 variant may
+    /// compute in float32 on the CPU provider, which lacks fp16 kernels for many ops, and overflow
+    /// only where fp16 really runs). CUDA graphs and TF32 are turned off for the check, so the
+    /// reference is plain float32.
+    pub on: Option<std::sync::Arc<crate::profile::Profile>>,
+}
+
+/// The session settings the check runs both models with (see [`VerifyOptions::on`]).
+pub fn check_session(opts: &VerifyOptions, role: Option<Role>) -> SessionConfig {
+    match (&opts.on, role) {
+        (Some(p), Some(role)) => {
+            let mut cfg = p.session_config(role);
+            for ep in &mut cfg.providers {
+                if let crate::runtime::EpConfig::Cuda { tf32, cuda_graph, .. } = ep {
+                    (*tf32, *cuda_graph) = (false, false);
+                }
+            }
+            cfg
+        }
+        _ => SessionConfig::cpu(opts.threads),
+    }
 }
 
 impl std::fmt::Debug for VerifyOptions {
@@ -59,6 +81,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("threads", &self.threads)
             .field("localize", &self.localize)
             .field("photo", &self.photo.as_ref().map(|p| p.face))
+            .field("on", &self.on.as_ref().map(|p| p.name.clone()))
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +96,7 @@ impl Default for VerifyOptions {
             localize_rel: 1e-2,
             score_threshold: 0.5,
             photo: None,
+            on: None,
         }
     }
 }
@@ -245,7 +269,10 @@ pub fn verify(
     let started = Instant::now();
     let mut notes = Vec::new();
     let mut failures = Vec::new();
-    let cfg = SessionConfig::cpu(opts.threads);
+    let cfg = check_session(opts, spec.role);
+    if opts.on.is_some() {
+        notes.push(format!("checked on {}", cfg.providers.iter().map(|p| p.provider_name()).collect::<Vec<_>>().join(", ")));
+    }
     let fused_inputs: BTreeMap<&str, &crate::rewrite::fuse_io::InputSpec> =
         spec.fuse_io.iter().flat_map(|f| f.inputs.iter().map(|i| (i.name.as_str(), i))).collect();
     let fused_outputs: BTreeMap<&str, &crate::rewrite::fuse_io::OutputSpec> =
