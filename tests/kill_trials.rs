@@ -13,9 +13,9 @@
 //! optimize of the same variant waits for the lock (or refuses after `--lock-timeout`), and two
 //! concurrent optimizes make the variant once.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -24,73 +24,9 @@ use faceperf::models::{synth, Role, Scale};
 use faceperf::optimize::{Sidecar, VariantLock};
 use faceperf::util::hash::{sha256_file, sha256_hex};
 use faceperf::util::rng::Rng;
+use support::http::{Route, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_faceperf");
-
-// ---------------------------------------------------------------------------------------------
-// A slowed HTTP/1.1 server: GET with optional `Range: bytes=N-`, one thread per connection, the
-// body sent in 16 KiB chunks with a pause after each, so a kill lands mid-transfer.
-
-struct SlowServer {
-    base: String,
-}
-
-impl SlowServer {
-    fn start(path: &'static str, body: Vec<u8>, pause: Duration) -> SlowServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let body = std::sync::Arc::new(body);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let body = body.clone();
-                std::thread::spawn(move || serve(stream, path, &body, pause));
-            }
-        });
-        SlowServer { base }
-    }
-}
-
-fn serve(mut stream: TcpStream, route: &str, body: &[u8], pause: Duration) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut range = None;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some(v) = h.to_ascii_lowercase().strip_prefix("range: bytes=") {
-            range = v.trim().trim_end_matches('-').parse::<usize>().ok();
-        }
-    }
-    if path != route {
-        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        return;
-    }
-    let len = body.len();
-    let start = range.unwrap_or(0).min(len);
-    let head = match range {
-        Some(_) => format!(
-            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{len}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            len - 1,
-            len - start
-        ),
-        None => format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"),
-    };
-    if stream.write_all(head.as_bytes()).is_err() {
-        return;
-    }
-    for chunk in body[start..].chunks(16 * 1024) {
-        if stream.write_all(chunk).is_err() {
-            return; // the client was killed
-        }
-        std::thread::sleep(pause);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -99,8 +35,13 @@ fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|_| (rng.next_u64() >> 40) as u8).collect()
 }
 
+/// Serves `body` as `/m.onnx`, pausing `pause` after each 16 KiB chunk.
+fn slow_server(body: &[u8], pause: Duration) -> Server {
+    Server::start_with(vec![("/m.onnx", Route { body: body.to_vec(), pause, ..Default::default() })])
+}
+
 /// A manifest with one model `m` served by `srv`.
-fn write_manifest(dir: &Path, srv: &SlowServer, body: &[u8]) -> PathBuf {
+fn write_manifest(dir: &Path, srv: &Server, body: &[u8]) -> PathBuf {
     let text = format!(
         "version = 1\n\n[[models]]\nname = \"m\"\nfile = \"m.onnx\"\nrole = \"swapper\"\nurls = [\"{}/m.onnx\"]\nsize = {}\nsha256 = \"{}\"\n",
         srv.base,
@@ -189,8 +130,8 @@ fn check_models_dir(dir: &Path, body: &[u8]) -> FetchState {
 fn kill_trials_models_fetch() {
     const TRIALS: usize = 40;
     let body = payload(2 << 20);
-    // 128 chunks × 8 ms ≈ 1 s per full transfer.
-    let srv = SlowServer::start("/m.onnx", body.clone(), Duration::from_millis(8));
+    // 128 chunks of 16 KiB × 8 ms ≈ 1 s per full transfer, so that a kill lands mid-transfer.
+    let srv = slow_server(&body, Duration::from_millis(8));
     let tmp = tempfile::tempdir().unwrap();
     let manifest = write_manifest(tmp.path(), &srv, &body);
     let dir = tmp.path().join("models");
@@ -249,7 +190,7 @@ fn check_models_dir_or_empty(dir: &Path, body: &[u8]) -> FetchState {
 #[test]
 fn a_part_file_with_the_wrong_bytes_is_never_taken_for_the_file() {
     let body = payload(256 * 1024);
-    let srv = SlowServer::start("/m.onnx", body.clone(), Duration::ZERO);
+    let srv = slow_server(&body, Duration::ZERO);
     let tmp = tempfile::tempdir().unwrap();
     let manifest = write_manifest(tmp.path(), &srv, &body);
     let dir = tmp.path().join("models");

@@ -4,6 +4,8 @@
 //! image border and models whose outputs are NaN or Inf never crash the run and are counted in the
 //! summary.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,12 +14,9 @@ use faceperf::onnx::proto::NodeProto;
 use faceperf::onnx::{DataLayout, Model, Tensor};
 use faceperf::pipeline::source::{Synthetic, SyntheticConfig};
 use faceperf::util::assets::shared_file;
+use support::scrfd;
 
 const BIN: &str = env!("CARGO_BIN_EXE_faceperf");
-
-fn scrfd() -> PathBuf {
-    shared_file("models/real/scrfd_500m_bnkps.onnx").unwrap()
-}
 
 fn s(p: &Path) -> String {
     p.display().to_string()

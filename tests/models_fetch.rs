@@ -3,122 +3,18 @@
 //! left in place), HTTP errors, archives, locking, disk-full and unwritable-folder errors, and
 //! imports from Deep-Live-Cam and insightface folders.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+mod support;
+
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use faceperf::models::fetch::{self, part_path, Action, FetchOptions, Target};
 use faceperf::models::import::{import, ImportStatus};
 use faceperf::models::Manifest;
 use faceperf::util::hash::sha256_hex;
-
-// ---------------------------------------------------------------------------------------------
-// A small HTTP/1.1 server: GET with optional `Range: bytes=N-`, one request per connection.
-
-/// A request the server saw: path and the start of the requested range.
-type Logged = (String, Option<u64>);
-
-struct Server {
-    base: String,
-    log: Arc<Mutex<Vec<Logged>>>,
-}
-
-#[derive(Default)]
-struct Route {
-    body: Vec<u8>,
-    /// The next `drops` responses send only `cut` body bytes, then close the connection.
-    drops: usize,
-    cut: usize,
-    /// Answer every request with the whole body (a server without Range support).
-    ignore_range: bool,
-    /// Answer with a 302 to this path instead.
-    redirect: Option<String>,
-}
-
-impl Server {
-    fn start(routes: Vec<(&str, Vec<u8>)>) -> Server {
-        Server::start_with(routes.into_iter().map(|(p, b)| (p, Route { body: b, ..Default::default() })).collect())
-    }
-
-    fn start_with(routes: Vec<(&str, Route)>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut routes: HashMap<String, Route> = routes.into_iter().map(|(p, r)| (p.to_string(), r)).collect();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                handle(stream, &mut routes, &log2);
-            }
-        });
-        Server { base, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn requests(&self) -> Vec<Logged> {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-fn handle(mut stream: TcpStream, routes: &mut HashMap<String, Route>, log: &Mutex<Vec<Logged>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut range = None;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        let lower = h.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("range: bytes=") {
-            range = v.trim().trim_end_matches('-').parse::<u64>().ok();
-        }
-    }
-    log.lock().unwrap().push((path.clone(), range));
-    let Some(route) = routes.get_mut(&path) else {
-        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
-        return;
-    };
-    if let Some(to) = &route.redirect {
-        let head = format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        let _ = stream.write_all(head.as_bytes());
-        return;
-    }
-    let range = range.filter(|_| !route.ignore_range);
-    let len = route.body.len();
-    let start = range.unwrap_or(0) as usize;
-    let head = if range.is_some() {
-        format!(
-            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{len}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            len - 1,
-            len - start
-        )
-    } else {
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
-    };
-    let _ = stream.write_all(head.as_bytes());
-    let body = &route.body[start..];
-    if route.drops > 0 {
-        route.drops -= 1;
-        let _ = stream.write_all(&body[..route.cut.min(body.len())]);
-        let _ = stream.flush();
-        let _ = stream.shutdown(Shutdown::Both);
-        return;
-    }
-    let _ = stream.write_all(body);
-    let _ = stream.flush();
-}
+use support::http::{Route, Server};
 
 // ---------------------------------------------------------------------------------------------
 // Manifests for the test files.

@@ -1,6 +1,8 @@
 //! Replicas: ORT runs every tiny replica with the real I/O signatures, generation is deterministic,
 //! and the op patterns the rewrites target are present at both scales.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use faceperf::models::synth::{self, ensure_replicas, synth_model, synth_skeleton, write_replicas, DEFAULT_SEED};
@@ -9,7 +11,7 @@ use faceperf::onnx::proto::{tensor_shape_proto::dimension::Value as DimValue, ty
 use faceperf::onnx::summary::summarize;
 use faceperf::onnx::{GraphIndex, Model, NodeExt, Tensor};
 use faceperf::runtime::{self, session::ModelSource, SessionConfig, SessionRunner};
-use faceperf::util::rng::Rng;
+use support::{count, is_reflect_pad, rand};
 
 /// Declared dims of a value: numbers, or the symbol's name.
 fn dims(v: &ValueInfoProto) -> Vec<String> {
@@ -27,10 +29,6 @@ fn dims(v: &ValueInfoProto) -> Vec<String> {
             .collect(),
         _ => panic!("{} is not a tensor", v.name),
     }
-}
-
-fn rand(dims: &[usize], seed: u64) -> Tensor {
-    Tensor::f32(dims, Rng::new(seed).vec(dims.iter().product(), -1.0, 1.0))
 }
 
 /// Inputs for a run, and the output shapes they must produce (in output order).
@@ -143,14 +141,6 @@ fn ensure_logic_regenerates_stale_content_not_by_time() {
     synth::ensure_dir(d.path(), Scale::Tiny, DEFAULT_SEED).unwrap();
     assert!(std::fs::read(det).unwrap() == good);
     assert!(written[4].1.is_file());
-}
-
-fn count(m: &Model, f: impl Fn(&faceperf::onnx::proto::NodeProto) -> bool) -> usize {
-    m.graph().node.iter().filter(|n| f(n)).count()
-}
-
-fn is_reflect_pad(n: &faceperf::onnx::proto::NodeProto) -> bool {
-    n.op_type == "Pad" && n.attr_s("mode").as_deref() == Some("reflect")
 }
 
 /// Gathers whose index is a rank-0 initializer.

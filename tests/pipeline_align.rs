@@ -1,15 +1,12 @@
 //! Alignment: the similarity estimate maps keypoints onto the templates, and the warp samples the
 //! frame where the transform says.
 
+mod support;
+
 use faceperf::pipeline::align::{arcface_template, umeyama, warp_affine, Affine, ARCFACE_112, FFHQ_512};
 use faceperf::pipeline::frame::{Frame, PixelFormat};
 use faceperf::util::rng::Rng;
-
-/// A similarity: rotation `deg`, scale `s`, then translation.
-fn similarity(deg: f32, s: f32, tx: f32, ty: f32) -> Affine {
-    let (sin, cos) = deg.to_radians().sin_cos();
-    Affine([s * cos, -s * sin, tx, s * sin, s * cos, ty])
-}
+use support::similarity;
 
 fn max_error(m: &Affine, src: &[[f32; 2]], dst: &[[f32; 2]]) -> f32 {
     src.iter()

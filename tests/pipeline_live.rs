@@ -1,7 +1,7 @@
 //! The live pipeline end to end with tiny replicas and the real SCRFD detector on the synthetic
 //! source, plus its parts: synthetic scene, queue, tracker, adaptive choice, sources and sinks.
 
-use std::path::PathBuf;
+mod support;
 
 use faceperf::models::{synth::ensure_replicas, Scale};
 use faceperf::pipeline::detect::{Detector, Face};
@@ -13,11 +13,7 @@ use faceperf::pipeline::source::{self, SourceSpec, Synthetic, SyntheticConfig};
 use faceperf::pipeline::track::Tracker;
 use faceperf::pipeline::{self, adaptive, Config};
 use faceperf::runtime::{self, SessionConfig};
-use faceperf::util::assets::shared_file;
-
-fn scrfd() -> PathBuf {
-    shared_file("models/real/scrfd_500m_bnkps.onnx").unwrap()
-}
+use support::scrfd;
 
 fn synthetic(w: u32, h: u32, faces: usize) -> SyntheticConfig {
     SyntheticConfig { width: w, height: h, faces, ..SyntheticConfig::default() }

@@ -1,19 +1,17 @@
 //! Paste-back writes only inside the face box, puts the crop where the alignment says, and blends
 //! through the feathered mask.
 
-use faceperf::pipeline::align::{arcface_template, umeyama, Affine};
+mod support;
+
+use faceperf::pipeline::align::{arcface_template, umeyama};
 use faceperf::pipeline::frame::{Frame, PixelFormat};
 use faceperf::pipeline::paste::{face_box, paste_back, paste_back_with, Kernel, PasteMask};
 use faceperf::util::rng::Rng;
+use support::similarity;
 
 fn noise_frame(w: u32, h: u32, format: PixelFormat, rng: &mut Rng) -> Frame {
     let data = (0..w * h * 3).map(|_| (rng.next_u64() & 0xff) as u8).collect();
     Frame::from_raw(w, h, format, data).unwrap()
-}
-
-fn similarity(deg: f32, s: f32, tx: f32, ty: f32) -> Affine {
-    let (sin, cos) = deg.to_radians().sin_cos();
-    Affine([s * cos, -s * sin, tx, s * sin, s * cos, ty])
 }
 
 #[test]

@@ -2,18 +2,21 @@
 //! passes are checked bit for bit against the original with ORT CPU, fp16 against a PSNR bound,
 //! and every pass is idempotent (a second run rewrites nothing).
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use faceperf::models::synth::{synth_model, DEFAULT_SEED};
 use faceperf::models::{Role, Scale};
 use faceperf::onnx::builder::Dim;
 use faceperf::onnx::graph::attr;
-use faceperf::onnx::proto::{tensor_proto::DataType, type_proto, NodeProto};
+use faceperf::onnx::proto::{tensor_proto::DataType, type_proto};
 use faceperf::onnx::shape::declared;
 use faceperf::onnx::{GraphBuilder, GraphIndex, Model, NodeExt, Tensor, TensorData};
 use faceperf::rewrite::{pass_by_name, run_passes, PassContext, PassReport, PASS_NAMES};
 use faceperf::runtime::{self, session::ModelSource, SessionConfig, SessionRunner};
 use faceperf::util::rng::Rng;
+use support::{count, is_reflect_pad, rand};
 
 type Outputs = Vec<(String, Tensor)>;
 
@@ -36,10 +39,6 @@ fn max_abs_diff(a: &Outputs, b: &Outputs) -> f32 {
         .zip(b)
         .flat_map(|((_, x), (_, y))| x.to_f32s().into_iter().zip(y.to_f32s()).map(|(p, q)| (p - q).abs()))
         .fold(0.0, f32::max)
-}
-
-fn rand(dims: &[usize], seed: u64) -> Tensor {
-    Tensor::f32(dims, Rng::new(seed).vec(dims.iter().product(), -1.0, 1.0))
 }
 
 /// Asserts equal names, shapes and bits (f32 compared through `to_bits`, so -0 ≠ 0 and NaN = NaN).
@@ -107,16 +106,8 @@ fn assert_equivalent(a: &Model, b: &Model, inputs: &[Vec<(String, Tensor)>], wha
     }
 }
 
-fn count(m: &Model, f: impl Fn(&NodeProto) -> bool) -> usize {
-    m.graph().node.iter().filter(|n| f(n)).count()
-}
-
 fn ops(m: &Model, op: &str) -> usize {
     count(m, |n| n.op_type == op)
-}
-
-fn is_reflect_pad(n: &NodeProto) -> bool {
-    n.op_type == "Pad" && n.attr_s("mode").as_deref() == Some("reflect")
 }
 
 fn rank0_gathers(m: &Model) -> usize {

@@ -1,5 +1,6 @@
 //! Graph-editing helpers shared by the passes: fresh names, constant lookup, initializers added
-//! without disturbing the swapper's trailing `emap`, node construction, pruning and re-sorting.
+//! without disturbing the swapper's trailing `emap`, node construction, pruning and re-sorting, and
+//! [`NodeEdits`], the setup and teardown of the node-by-node replacement passes.
 
 use std::collections::{HashMap, HashSet};
 
@@ -230,6 +231,65 @@ pub fn splice_nodes(g: &mut GraphProto, mut replacements: HashMap<usize, Vec<Nod
             Some(new) => g.node.extend(new),
             None => g.node.push(n),
         }
+    }
+}
+
+/// The bookkeeping of a node-local rewrite: fresh names, pooled constants, the nodes that replace
+/// original ones and the constants the originals read. Collect edits while walking the unchanged
+/// graph, then [`NodeEdits::apply`] them in one go.
+#[derive(Debug)]
+pub struct NodeEdits {
+    names: Names,
+    pool: ConstPool,
+    replacements: HashMap<usize, Vec<NodeProto>>,
+    detached: Vec<String>,
+}
+
+impl NodeEdits {
+    /// Starts with no edits; names are reserved against everything already in `model`'s graph.
+    pub fn new(model: &Model) -> NodeEdits {
+        NodeEdits {
+            names: Names::of(model.graph()),
+            pool: ConstPool::default(),
+            replacements: HashMap::new(),
+            detached: Vec::new(),
+        }
+    }
+
+    /// A value or node name that clashes with nothing (see [`Names::fresh`]).
+    pub fn fresh(&mut self, hint: &str) -> String {
+        self.names.fresh(hint)
+    }
+
+    /// The name of a pooled int64 initializer holding `values` (see [`ConstPool::i64s`]).
+    pub fn i64s(&mut self, hint: &str, values: &[i64]) -> String {
+        self.pool.i64s(&mut self.names, hint, values)
+    }
+
+    /// The name of a pooled integer initializer equal to `t` (see [`ConstPool::tensor`]).
+    pub fn tensor(&mut self, hint: &str, t: &Tensor) -> String {
+        self.pool.tensor(&mut self.names, hint, t)
+    }
+
+    /// Replaces node `i` of the graph by `nodes`, in its place (see [`splice_nodes`]).
+    pub fn replace(&mut self, i: usize, nodes: Vec<NodeProto>) {
+        self.replacements.insert(i, nodes);
+    }
+
+    /// Values the replaced nodes read that may now be unused: removed by [`NodeEdits::apply`] when
+    /// nothing reads them any more (see [`drop_if_unused`]).
+    pub fn detach(&mut self, values: impl IntoIterator<Item = String>) {
+        self.detached.extend(values);
+    }
+
+    /// Splices the replacements in, adds the pooled constants (before a trailing `emap`), drops
+    /// the detached constants left unused, and finishes `report` (see [`finish`]).
+    pub fn apply(mut self, model: &mut Model, report: PassReport) -> Result<PassReport> {
+        let g = model.graph_mut();
+        splice_nodes(g, self.replacements);
+        self.pool.flush(g);
+        drop_if_unused(g, &self.detached);
+        finish(report, model)
     }
 }
 

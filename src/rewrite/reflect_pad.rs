@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::edit::{self, ConstPool, Names};
+use super::edit::{self, NodeEdits};
 use super::{Pass, PassContext, PassReport};
 use crate::onnx::consteval::norm_axis;
 use crate::onnx::graph::attr;
@@ -43,10 +43,7 @@ impl Pass for ReflectPad {
         let info = shape::infer(model, &overrides).ok();
         let g = model.graph();
         let idx = GraphIndex::new(g)?;
-        let mut names = Names::of(g);
-        let mut pool = ConstPool::default();
-        let mut replacements = HashMap::new();
-        let mut detached = Vec::new();
+        let mut edits = NodeEdits::new(model);
         for (i, n) in g.node.iter().enumerate() {
             if n.op_type != "Pad"
                 || !edit::is_default_domain(n)
@@ -122,15 +119,15 @@ impl Pass for ReflectPad {
             let mut cur = n.input[0].clone();
             let (mut slices, mut concats) = (0, 0);
             for (k, &(axis, b, e)) in padded.iter().enumerate() {
-                let ax = pool.i64s(&mut names, "reflect_axis", &[axis]);
-                let step = pool.i64s(&mut names, "reflect_step", &[-1]);
+                let ax = edits.i64s("reflect_axis", &[axis]);
+                let step = edits.i64s("reflect_step", &[-1]);
                 let mut parts = Vec::new();
                 if b > 0 {
-                    let starts = pool.i64s(&mut names, "reflect_start", &[b]);
-                    let ends = pool.i64s(&mut names, "reflect_end", &[0]);
-                    let v = names.fresh(&format!("{base}_ax{axis}_begin"));
+                    let starts = edits.i64s("reflect_start", &[b]);
+                    let ends = edits.i64s("reflect_end", &[0]);
+                    let v = edits.fresh(&format!("{base}_ax{axis}_begin"));
                     new_nodes.push(edit::node(
-                        &names.fresh(&format!("{base}_slice_ax{axis}_begin")),
+                        &edits.fresh(&format!("{base}_slice_ax{axis}_begin")),
                         "Slice",
                         &[&cur, &starts, &ends, &ax, &step],
                         &[&v],
@@ -141,11 +138,11 @@ impl Pass for ReflectPad {
                 }
                 parts.push(cur.clone());
                 if e > 0 {
-                    let starts = pool.i64s(&mut names, "reflect_start", &[-2]);
-                    let ends = pool.i64s(&mut names, "reflect_end", &[-2 - e]);
-                    let v = names.fresh(&format!("{base}_ax{axis}_end"));
+                    let starts = edits.i64s("reflect_start", &[-2]);
+                    let ends = edits.i64s("reflect_end", &[-2 - e]);
+                    let v = edits.fresh(&format!("{base}_ax{axis}_end"));
                     new_nodes.push(edit::node(
-                        &names.fresh(&format!("{base}_slice_ax{axis}_end")),
+                        &edits.fresh(&format!("{base}_slice_ax{axis}_end")),
                         "Slice",
                         &[&cur, &starts, &ends, &ax, &step],
                         &[&v],
@@ -155,10 +152,10 @@ impl Pass for ReflectPad {
                     slices += 1;
                 }
                 let last = k + 1 == padded.len();
-                let v = if last { out.clone() } else { names.fresh(&format!("{base}_ax{axis}")) };
+                let v = if last { out.clone() } else { edits.fresh(&format!("{base}_ax{axis}")) };
                 let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
                 new_nodes.push(edit::node(
-                    &names.fresh(&format!("{base}_concat_ax{axis}")),
+                    &edits.fresh(&format!("{base}_concat_ax{axis}")),
                     "Concat",
                     &refs,
                     &[&v],
@@ -168,17 +165,13 @@ impl Pass for ReflectPad {
                 cur = v;
             }
             if new_nodes.is_empty() {
-                new_nodes.push(edit::node(&names.fresh(&base), "Identity", &[&n.input[0]], &[out], vec![]));
+                new_nodes.push(edit::node(&edits.fresh(&base), "Identity", &[&n.input[0]], &[out], vec![]));
             }
-            detached.extend(n.input.iter().skip(1).filter(|s| !s.is_empty()).cloned());
+            edits.detach(n.input.iter().skip(1).filter(|s| !s.is_empty()).cloned());
             report.details.push(format!("{label} → {slices} Slice + {concats} Concat (pads {pads:?})"));
             report.rewritten += 1;
-            replacements.insert(i, new_nodes);
+            edits.replace(i, new_nodes);
         }
-        let g = model.graph_mut();
-        edit::splice_nodes(g, replacements);
-        pool.flush(g);
-        edit::drop_if_unused(g, &detached);
-        edit::finish(report, model)
+        edits.apply(model, report)
     }
 }

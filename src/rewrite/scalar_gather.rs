@@ -8,11 +8,9 @@
 //! `Squeeze` takes `axes` as an attribute before opset 13 and as an input from 13. A negative
 //! `Gather` axis stays valid for the `Squeeze`: the widened result has the data's rank.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
 
-use super::edit::{self, ConstPool, Names};
+use super::edit::{self, NodeEdits};
 use super::{Pass, PassContext, PassReport};
 use crate::onnx::graph::attr;
 use crate::onnx::{node_label, GraphIndex, Model, NodeExt, Tensor};
@@ -33,10 +31,7 @@ impl Pass for WidenScalarGather {
         let opset = edit::opset(model);
         let g = model.graph();
         let idx = GraphIndex::new(g)?;
-        let mut names = Names::of(g);
-        let mut pool = ConstPool::default();
-        let mut replacements = HashMap::new();
-        let mut detached = Vec::new();
+        let mut edits = NodeEdits::new(model);
         for (i, n) in g.node.iter().enumerate() {
             if n.op_type != "Gather" || !edit::is_default_domain(n) || n.input.len() < 2 || n.output.is_empty() {
                 continue;
@@ -56,39 +51,35 @@ impl Pass for WidenScalarGather {
             }
             let wide = Tensor { dims: vec![1], data: index.data.clone() };
             let base = if n.name.is_empty() { format!("{}_gather", n.output[0]) } else { n.name.clone() };
-            let wide_name = pool.tensor(&mut names, &format!("{}_wide", n.input[1]), &wide);
-            let gathered = names.fresh(&format!("{}_wide", n.output[0]));
+            let wide_name = edits.tensor(&format!("{}_wide", n.input[1]), &wide);
+            let gathered = edits.fresh(&format!("{}_wide", n.output[0]));
             let mut gather = n.clone();
             gather.input[1] = wide_name;
             gather.output = vec![gathered.clone()];
             let squeeze = if opset < 13 {
                 edit::node(
-                    &names.fresh(&format!("{base}_squeeze")),
+                    &edits.fresh(&format!("{base}_squeeze")),
                     "Squeeze",
                     &[&gathered],
                     &[&n.output[0]],
                     vec![attr::ints("axes", &[axis])],
                 )
             } else {
-                let axes = pool.i64s(&mut names, "squeeze_axis", &[axis]);
+                let axes = edits.i64s("squeeze_axis", &[axis]);
                 edit::node(
-                    &names.fresh(&format!("{base}_squeeze")),
+                    &edits.fresh(&format!("{base}_squeeze")),
                     "Squeeze",
                     &[&gathered, &axes],
                     &[&n.output[0]],
                     vec![],
                 )
             };
-            detached.push(n.input[1].clone());
+            edits.detach([n.input[1].clone()]);
             let iv = index.as_i64s().and_then(|v| v.first().copied()).unwrap_or(0);
             report.details.push(format!("{label}: index {iv} → [{iv}] + Squeeze(axis {axis})"));
             report.rewritten += 1;
-            replacements.insert(i, vec![gather, squeeze]);
+            edits.replace(i, vec![gather, squeeze]);
         }
-        let g = model.graph_mut();
-        edit::splice_nodes(g, replacements);
-        pool.flush(g);
-        edit::drop_if_unused(g, &detached);
-        edit::finish(report, model)
+        edits.apply(model, report)
     }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::edit::{self, ConstPool, Names};
+use super::edit::{self, NodeEdits};
 use super::{Pass, PassContext, PassReport};
 use crate::onnx::consteval::norm_axis;
 use crate::onnx::graph::attr;
@@ -38,10 +38,7 @@ impl Pass for SplitToSlice {
         let info = shape::infer(model, &overrides).ok();
         let g = model.graph();
         let idx = GraphIndex::new(g)?;
-        let mut names = Names::of(g);
-        let mut pool = ConstPool::default();
-        let mut replacements = HashMap::new();
-        let mut detached = Vec::new();
+        let mut edits = NodeEdits::new(model);
         for (i, n) in g.node.iter().enumerate() {
             if n.op_type != "Split" || !edit::is_default_domain(n) {
                 continue;
@@ -111,7 +108,7 @@ impl Pass for SplitToSlice {
             for (k, (out, &size)) in n.output.iter().zip(&sizes).enumerate() {
                 let end = start + size;
                 if !out.is_empty() {
-                    let node_name = names.fresh(&format!("{base}_slice{k}"));
+                    let node_name = edits.fresh(&format!("{base}_slice{k}"));
                     if opset < 10 {
                         let attrs = vec![
                             attr::ints("starts", &[start]),
@@ -120,23 +117,19 @@ impl Pass for SplitToSlice {
                         ];
                         new_nodes.push(edit::node(&node_name, "Slice", &[&n.input[0]], &[out], attrs));
                     } else {
-                        let s = pool.i64s(&mut names, "split_start", &[start]);
-                        let e = pool.i64s(&mut names, "split_end", &[end]);
-                        let a = pool.i64s(&mut names, "split_axis", &[axis]);
+                        let s = edits.i64s("split_start", &[start]);
+                        let e = edits.i64s("split_end", &[end]);
+                        let a = edits.i64s("split_axis", &[axis]);
                         new_nodes.push(edit::node(&node_name, "Slice", &[&n.input[0], &s, &e, &a], &[out], vec![]));
                     }
                 }
                 start = end;
             }
-            detached.extend(split_input.cloned());
+            edits.detach(split_input.cloned());
             report.details.push(format!("{label} → {} Slice (axis {axis}, sizes {sizes:?})", new_nodes.len()));
             report.rewritten += 1;
-            replacements.insert(i, new_nodes);
+            edits.replace(i, new_nodes);
         }
-        let g = model.graph_mut();
-        edit::splice_nodes(g, replacements);
-        pool.flush(g);
-        edit::drop_if_unused(g, &detached);
-        edit::finish(report, model)
+        edits.apply(model, report)
     }
 }
