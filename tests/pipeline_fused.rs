@@ -38,7 +38,8 @@ fn fuse_only_recipe() -> Recipe {
     let out = out
         .replace("suffix = \"_cuda\"", "suffix = \"_fused\"")
         .replace("target = \"cuda\"", "target = \"fused\"")
-        .replace("skip_passes = [\"fp16\"]", "");
+        .replace("skip_passes = [\"fp16\"]", "")
+        .replace("[models.recognizer.options.fp16]\nblock = [\"BatchNormalization\"]\n", "");
     assert!(!out.contains("name = \"fp16\""), "the fp16 pass is still in:\n{out}");
     Recipe::parse(&out, "test: cuda.toml without fp16").unwrap()
 }
@@ -182,4 +183,20 @@ fn a_live_run_loads_the_profiles_cuda_variants_and_swaps_every_frame() {
     }
     let (_, rec) = report.models.iter().find(|(r, _)| r == "recognizer").unwrap();
     assert!(rec.ends_with("w600k_r50.onnx"), "the recogniser stays original: {rec}");
+}
+
+#[test]
+fn graph_replay_check_tells_stale_or_nan_outputs_from_kernel_noise() {
+    use faceperf::onnx::Tensor;
+    use faceperf::pipeline::net::outputs_disagree;
+    let out = |v: Vec<f32>| vec![("y".to_string(), Tensor::f32(&[v.len()], v))];
+    let reference = out(vec![0.5, -1.0, 2.0, 0.25]);
+    // Two sessions' kernel choices: tiny differences pass.
+    assert_eq!(outputs_disagree(&out(vec![0.5001, -1.0, 2.0002, 0.25]), &reference), None);
+    // A replay on stale data is far off; NaN where the plain run is finite is named.
+    let far = outputs_disagree(&out(vec![0.0, 0.0, 0.0, 0.0]), &reference).unwrap();
+    assert!(far.contains("relative L2 error"), "{far}");
+    let nan = outputs_disagree(&out(vec![f32::NAN, -1.0, 2.0, 0.25]), &reference).unwrap();
+    assert!(nan.contains("1 values non-finite"), "{nan}");
+    assert!(outputs_disagree(&out(vec![1.0]), &reference).is_some());
 }

@@ -845,3 +845,21 @@ fn pass_times_on_the_full_swapper() {
         eprintln!("  {name}: {:.2?} ({} sites)", t.elapsed(), r.rewritten);
     }
 }
+
+#[test]
+fn every_pass_gives_the_same_bytes_on_every_run() {
+    // A variant's bytes are its cache identity: a pass whose output depends on hash-map order
+    // (fp16 once did) makes a different file from one run to the next.
+    for role in Role::ALL {
+        let m = synth_model(role, Scale::Tiny, DEFAULT_SEED).unwrap();
+        for name in PASS_NAMES {
+            let pass = pass_by_name(name).unwrap();
+            let (mut a, mut b) = (m.clone(), m.clone());
+            if pass.run(&mut a, &ctx()).is_err() {
+                continue;
+            }
+            pass.run(&mut b, &ctx()).unwrap();
+            assert!(a.to_bytes() == b.to_bytes(), "{name} on the {} replica differs between two runs", role.name());
+        }
+    }
+}

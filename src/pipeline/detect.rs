@@ -374,6 +374,11 @@ impl Detector {
         &self.net.path
     }
 
+    /// What loading the model found worth reporting.
+    pub fn notes(&self) -> &[String] {
+        &self.net.notes
+    }
+
     /// How the detector takes its input.
     pub fn layout(&self) -> ImageLayout {
         self.layout

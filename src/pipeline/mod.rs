@@ -245,8 +245,10 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     );
     let source_face = largest_face(&mut detector, &photo, &format!("the identity photo {}", identity_path.display()))?;
     let (rc, rb) = session(p, Role::Recognizer);
+    let mut load_notes: Vec<String> = detector.notes().iter().map(|n| format!("detector: {n}")).collect();
     let embedding = {
         let mut rec = stages::Recogniser::load(rt, &files.recognizer, &rc, rb)?;
+        load_notes.extend(rec.notes().iter().map(|n| format!("recognizer: {n}")));
         rec.embed(&photo, &source_face)?
     };
     let (sc, sb) = session(p, Role::Swapper);
@@ -264,6 +266,13 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     } else {
         None
     };
+    load_notes.extend(swapper.notes().iter().map(|n| format!("swapper: {n}")));
+    if let Some(e) = &enhancer {
+        load_notes.extend(e.notes().iter().map(|n| format!("enhancer: {n}")));
+    }
+    if let Some(l) = &landmarker {
+        load_notes.extend(l.notes().iter().map(|n| format!("landmarks: {n}")));
+    }
     // Warm-up outside the measurement: the first run of a session allocates and plans.
     swapper.swap(&photo, &source_face, &latent)?;
     let mut st = scheduler::Stages { swapper, enhancer, landmarker, latent };
@@ -299,6 +308,7 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     report.source = description;
     report.notes.push(format!("sink: {sink_desc}"));
     report.notes.extend(variant_notes);
+    report.notes.extend(load_notes);
     report.models = used.iter().map(|&r| (r.name().to_string(), files.get(r).display().to_string())).collect();
     Ok(report)
 }

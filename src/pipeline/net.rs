@@ -60,6 +60,8 @@ pub struct Net {
     pub fused: Option<FuseIoSpec>,
     /// Output element types in model order.
     output_types: Vec<Option<TensorElementType>>,
+    /// What loading found worth reporting (a CUDA-graph fallback and why).
+    pub notes: Vec<String>,
 }
 
 impl Net {
@@ -87,6 +89,7 @@ impl Net {
             ),
             None => None,
         };
+        let mut notes = Vec::new();
         let backend = if io_binding {
             let device = cfg
                 .providers
@@ -97,16 +100,35 @@ impl Net {
                 })
                 .unwrap_or(BindDevice::Cpu);
             drop(runner);
-            let (bound, note) = BoundSession::create(rt, ModelSource::File(path), cfg, device, shapes)
-                .with_context(|| format!("{}: binding inputs and outputs", path.display()))?;
-            if let Some(note) = note {
-                eprintln!("note: {}: {note}", path.display());
+            let bind = |cfg: &SessionConfig| {
+                BoundSession::create(rt, ModelSource::File(path), cfg, device, shapes)
+                    .with_context(|| format!("{}: binding inputs and outputs", path.display()))
+            };
+            let (mut bound, note) = bind(cfg)?;
+            notes.extend(note);
+            // A captured CUDA graph must compute what a plain run computes: on the H100 the
+            // swapper's replay inside the pipeline returned NaN (bench-results/h100/README.md).
+            // Two seeded random inputs, bound+graph vs a plain graph-free session; on a mismatch
+            // the model runs bound without graphs, and the run's notes say why.
+            let graphs = cfg.providers.iter().any(EpConfig::uses_cuda_graph);
+            if graphs && notes.is_empty() {
+                let plain = without_graphs(cfg);
+                if let Some(why) = replay_mismatch(rt, path, &plain, &mut bound)? {
+                    drop(bound);
+                    let note =
+                        format!("CUDA graph replay disagreed with a plain run ({why}); running without CUDA graphs");
+                    bound = bind(&plain)?.0;
+                    notes.push(note);
+                }
+            }
+            for n in &notes {
+                eprintln!("note: {}: {n}", path.display());
             }
             Backend::Bound(Box::new(bound))
         } else {
             Backend::Plain(runner)
         };
-        Ok(Net { backend, path: path.to_path_buf(), inputs, outputs, create_time, fused, output_types })
+        Ok(Net { backend, path: path.to_path_buf(), inputs, outputs, create_time, fused, output_types, notes })
     }
 
     /// Declared shape of input `i` (−1 = dynamic).
@@ -245,4 +267,84 @@ fn mismatch(name: &str, ty: TensorElementType, feed: &Feed) -> String {
         Feed::U8(..) => "8-bit pixels",
     };
     format!("input '{name}' is {ty:?} but the stage gave {given} (a fused-I/O variant where an original was expected?)")
+}
+
+/// `cfg` with CUDA graphs turned off.
+fn without_graphs(cfg: &SessionConfig) -> SessionConfig {
+    let mut plain = cfg.clone();
+    for p in &mut plain.providers {
+        if let EpConfig::Cuda { cuda_graph, .. } = p {
+            *cuda_graph = false;
+        }
+    }
+    plain
+}
+
+/// Seeded random values for every bound input: floats in −1..1, bytes 0..=255.
+fn random_inputs(bound: &BoundSession, seed: u64) -> Result<Vec<(String, Tensor)>> {
+    let mut rng = crate::util::rng::Rng::new(seed);
+    bound
+        .input_layout()
+        .into_iter()
+        .map(|(name, ty, dims)| {
+            let n: usize = dims.iter().product();
+            let data = match ty {
+                TensorElementType::Float32 => TensorData::F32(rng.vec(n, -1.0, 1.0)),
+                TensorElementType::Float16 => {
+                    TensorData::F16(rng.vec(n, -1.0, 1.0).into_iter().map(half::f16::from_f32).collect())
+                }
+                TensorElementType::Uint8 => TensorData::U8((0..n).map(|_| rng.below(256) as u8).collect()),
+                other => bail!("input '{name}': cannot make random {other:?} values"),
+            };
+            Ok((name, Tensor { dims, data }))
+        })
+        .collect()
+}
+
+/// Why `a` (graph replay) and `b` (plain run) disagree, if they do: NaN or infinity where the
+/// other is finite, or a relative L2 error above 1e-2 on any output. Tolerant of the small
+/// differences two sessions' kernel choices make; a replay computing on stale data is far off.
+pub fn outputs_disagree(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{} outputs vs {}", a.len(), b.len()));
+    }
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        let (x, y) = (x.to_f32s(), y.to_f32s());
+        if x.len() != y.len() {
+            return Some(format!("output '{name}': {} values vs {}", x.len(), y.len()));
+        }
+        let bad = x.iter().zip(&y).filter(|(p, q)| p.is_finite() != q.is_finite()).count();
+        if bad > 0 {
+            return Some(format!("output '{name}': {bad} values non-finite in one run only"));
+        }
+        let (mut err, mut norm) = (0f64, 0f64);
+        for (p, q) in x.iter().zip(&y).filter(|(p, _)| p.is_finite()) {
+            err += (*p as f64 - *q as f64).powi(2);
+            norm += (*q as f64).powi(2);
+        }
+        let rel = (err / norm.max(1e-12)).sqrt();
+        if rel > 1e-2 {
+            return Some(format!("output '{name}': relative L2 error {rel:.3}"));
+        }
+    }
+    None
+}
+
+/// Runs two random input sets through `bound` and through a plain session built with `plain`.
+fn replay_mismatch(
+    rt: &Runtime,
+    path: &Path,
+    plain: &SessionConfig,
+    bound: &mut BoundSession,
+) -> Result<Option<String>> {
+    let mut reference = SessionRunner::new(rt, ModelSource::File(path), plain)?;
+    for seed in [1u64, 2] {
+        let inputs = random_inputs(bound, seed)?;
+        let replay = bound.run(&inputs)?;
+        let direct = reference.run(&inputs)?;
+        if let Some(why) = outputs_disagree(&replay, &direct) {
+            return Ok(Some(why));
+        }
+    }
+    Ok(None)
 }

@@ -127,6 +127,11 @@ impl Recogniser {
         Ok(Recogniser { net, io })
     }
 
+    /// What loading the model found worth reporting.
+    pub fn notes(&self) -> &[String] {
+        &self.net.notes
+    }
+
     /// The normalised embedding of `face` in `frame`.
     pub fn embed(&mut self, frame: &Frame, face: &Face) -> Result<Vec<f32>> {
         let side = self.io.side;
@@ -212,6 +217,11 @@ impl Swapper {
         self.io
     }
 
+    /// What loading the model found worth reporting.
+    pub fn notes(&self) -> &[String] {
+        &self.net.notes
+    }
+
     /// The source latent: the normalised embedding times emap, normalised.
     pub fn latent(&self, embedding: &[f32]) -> Result<Vec<f32>> {
         let d = self.latent_dim;
@@ -267,6 +277,11 @@ impl Enhancer {
         let net = load(rt, path, cfg, io_binding, "enhancer")?;
         let io = ImageIo::of(&net, 0)?;
         Ok(Enhancer { net, io, cache: HashMap::new() })
+    }
+
+    /// What loading the model found worth reporting.
+    pub fn notes(&self) -> &[String] {
+        &self.net.notes
     }
 
     /// Crop side.
@@ -329,6 +344,11 @@ impl Landmarker {
         let net = load(rt, path, cfg, io_binding, "landmark model")?;
         let io = ImageIo::of(&net, 0)?;
         Ok(Landmarker { net, io })
+    }
+
+    /// What loading the model found worth reporting.
+    pub fn notes(&self) -> &[String] {
+        &self.net.notes
     }
 
     /// The 106 points of `face`, frame pixels, and the time inside ONNX Runtime. The crop is the box

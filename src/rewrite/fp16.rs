@@ -263,7 +263,11 @@ impl Pass for Fp16 {
         let mut new_nodes: Vec<NodeProto> = Vec::new();
         let mut const_rewrites: HashMap<usize, NodeProto> = HashMap::new();
         let mut converted_consts = 0usize;
-        for (v, ns) in &needs {
+        // Sorted: names made fresh below and the order of added nodes must not depend on hashing,
+        // or one model gives different bytes (and cache hashes) from run to run.
+        let mut by_name: Vec<(&String, &HashSet<Need>)> = needs.iter().collect();
+        by_name.sort_by(|a, b| a.0.cmp(b.0));
+        for (v, ns) in by_name {
             let want16 = ns.contains(&Need::F16);
             let want32 = ns.contains(&Need::F32) || is_output.contains(v);
             if initializers.contains(v) || constant_node.contains_key(v) {

@@ -221,6 +221,14 @@ impl BoundSession {
         Ok(())
     }
 
+    /// Name, element type and shape of each bound input, in model order.
+    pub fn input_layout(&self) -> Vec<(String, TensorElementType, Vec<usize>)> {
+        self.inputs
+            .iter()
+            .map(|(n, t)| (n.clone(), *t.data_type(), t.shape().iter().map(|&d| d.max(0) as usize).collect()))
+            .collect()
+    }
+
     /// The device buffers live on.
     pub fn device(&self) -> BindDevice {
         self.device

@@ -271,7 +271,10 @@ pub fn verify(
     let mut failures = Vec::new();
     let cfg = check_session(opts, spec.role);
     if opts.on.is_some() {
-        notes.push(format!("checked on {}", cfg.providers.iter().map(|p| p.provider_name()).collect::<Vec<_>>().join(", ")));
+        notes.push(format!(
+            "checked on {}",
+            cfg.providers.iter().map(|p| p.provider_name()).collect::<Vec<_>>().join(", ")
+        ));
     }
     let fused_inputs: BTreeMap<&str, &crate::rewrite::fuse_io::InputSpec> =
         spec.fuse_io.iter().flat_map(|f| f.inputs.iter().map(|i| (i.name.as_str(), i))).collect();
