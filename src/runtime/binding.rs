@@ -64,6 +64,28 @@ fn memory_info(device: BindDevice) -> Result<MemoryInfo<'static>> {
     .map_err(ort_err)
 }
 
+/// Where CUDA buffers come from: the session's own arena (default) or, with
+/// `FACEPERF_CUDA_BUFFERS=standalone`, copies made outside it (as ORT's CUDA-graph examples bind
+/// device values not owned by the session). An experiment switch while CUDA-graph replay gives
+/// wrong outputs on the H100 (bench-results/h100/README.md).
+fn standalone_buffers() -> bool {
+    std::env::var("FACEPERF_CUDA_BUFFERS").is_ok_and(|v| v == "standalone")
+}
+
+/// A device buffer shaped and typed like `t` (zeros when standalone; uninitialised otherwise).
+fn device_buffer(t: &Tensor, device: BindDevice, alloc: &Allocator) -> Result<DynTensor> {
+    match device {
+        BindDevice::Cuda(id) if standalone_buffers() => {
+            let host: DynTensor = super::session::to_value(t)?.downcast().map_err(ort_err)?;
+            host.to(AllocationDevice::CUDA, id).map_err(ort_err)
+        }
+        _ => {
+            let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
+            DynTensor::new(alloc, element_type(t)?, shape).map_err(ort_err)
+        }
+    }
+}
+
 fn element_type(t: &Tensor) -> Result<TensorElementType> {
     Ok(match t.data {
         TensorData::F32(_) => TensorElementType::Float32,
@@ -132,8 +154,7 @@ impl BoundSession {
         let mut binding = runner.session.create_binding().map_err(ort_err)?;
         let mut inputs = Vec::new();
         for (name, t) in &zero_inputs {
-            let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
-            let buf = DynTensor::new(&device_alloc, element_type(t)?, shape).map_err(ort_err)?;
+            let buf = device_buffer(t, device, &device_alloc)?;
             binding.bind_input(name.as_str(), &buf).map_err(ort_err)?;
             inputs.push((name.clone(), buf));
         }
@@ -142,7 +163,7 @@ impl BoundSession {
         for (name, t) in &probe {
             let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
             let ty = element_type(t)?;
-            let mut buf = DynTensor::new(&device_alloc, ty, shape.clone()).map_err(ort_err)?;
+            let mut buf = device_buffer(t, device, &device_alloc)?;
             binding.bind_output(name.as_str(), buf.view_mut()).map_err(ort_err)?;
             outputs.push((name.clone(), buf));
             host_outputs.push(DynTensor::new(&host_alloc, ty, shape).map_err(ort_err)?);
