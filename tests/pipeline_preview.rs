@@ -160,6 +160,8 @@ fn downscale_samples_the_nearest_source_pixel_by_centre() {
     // A frame of another size re-plans the buffer.
     assert_eq!(b.render(&pattern(4, 2, PixelFormat::Rgb)).len(), 8);
     assert_eq!((b.size(), b.source_size()), ((4, 2), (4, 2)));
+    // An empty frame shows one black pixel instead of failing.
+    assert_eq!(b.render(&Frame::new(0, 0, PixelFormat::Rgb)), &[0]);
 }
 
 // ---- the scheduler stops when the sink asks ----

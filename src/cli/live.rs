@@ -174,15 +174,14 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     }
     // A source or stage that failed mid-run: the measurements above are complete for the frames
     // before it; the run itself failed. Closing the preview window is not a failure.
-    match &report.stopped_by {
-        Some(why) if report.stopped_by_user => {
-            // The table says it already.
-            if !ctx.json && !a.measure {
-                eprintln!("stopped: {why}");
-            }
+    if let Some(why) = &report.stopped_by {
+        if !report.stopped_by_user {
+            bail!("{why}");
         }
-        Some(why) => bail!("{why}"),
-        None => {}
+        // The table says it already.
+        if !ctx.json && !a.measure {
+            eprintln!("stopped: {why}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

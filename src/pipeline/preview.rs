@@ -113,13 +113,17 @@ impl PreviewBuffer {
     }
 
     fn fill<const BGR: bool>(&mut self, frame: &Frame) {
+        if frame.width == 0 || frame.height == 0 {
+            self.pixels.fill(0);
+            return;
+        }
         let stride = frame.stride();
         let pack = |p: &[u8]| -> u32 {
             let (r, g, b) = if BGR { (p[2], p[1], p[0]) } else { (p[0], p[1], p[2]) };
             (r as u32) << 16 | (g as u32) << 8 | b as u32
         };
         if self.size == self.src {
-            // Same size: a straight pass the compiler vectorises.
+            // Same size: one straight pass.
             for (d, p) in self.pixels.iter_mut().zip(frame.data.chunks_exact(3)) {
                 *d = pack(p);
             }
