@@ -117,25 +117,48 @@ impl PreviewBuffer {
             self.pixels.fill(0);
             return;
         }
-        let stride = frame.stride();
-        let pack = |p: &[u8]| -> u32 {
-            let (r, g, b) = if BGR { (p[2], p[1], p[0]) } else { (p[0], p[1], p[2]) };
-            (r as u32) << 16 | (g as u32) << 8 | b as u32
-        };
+        let data = &frame.data[..];
         if self.size == self.src {
-            // Same size: one straight pass.
-            for (d, p) in self.pixels.iter_mut().zip(frame.data.chunks_exact(3)) {
-                *d = pack(p);
+            // Same size: 4 pixels from 3 little-endian words at a time, then the rest.
+            let mut out = self.pixels.chunks_exact_mut(4);
+            let mut px = data.chunks_exact(12);
+            for (d, b) in (&mut out).zip(&mut px) {
+                let (d, b): (&mut [u32; 4], &[u8; 12]) = (d.try_into().unwrap(), b.try_into().unwrap());
+                let w = |k: usize| u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
+                let (w0, w1, w2) = (w(0), w(4), w(8));
+                let v = [w0, w0 >> 24 | w1 << 8, w1 >> 16 | w2 << 16, w2 >> 8];
+                for (d, v) in d.iter_mut().zip(v) {
+                    *d = if BGR { v & 0x00ff_ffff } else { (v & 0xff) << 16 | (v & 0xff00) | (v >> 16 & 0xff) };
+                }
+            }
+            for (i, d) in out.into_remainder().iter_mut().enumerate() {
+                *d = pack::<BGR>(px.remainder(), 3 * i);
             }
             return;
         }
-        let w = self.size.0 as usize;
+        let (w, stride) = (self.size.0 as usize, frame.stride());
         for (out, &y) in self.pixels.chunks_exact_mut(w).zip(&self.rows) {
-            let row = &frame.data[y * stride..(y + 1) * stride];
+            let row = &data[y * stride..];
             for (d, &x) in out.iter_mut().zip(&self.cols) {
-                *d = pack(&row[x..x + 3]);
+                *d = pack::<BGR>(row, x);
             }
         }
+    }
+}
+
+/// The pixel whose 3 bytes start at `data[i]` as `0x00RRGGBB`. Reads the 3 bytes with one 4-byte
+/// load wherever a 4th byte exists (every pixel but the frame's last): little-endian, that load is
+/// already `0x??RRGGBB` for BGR and the byte-reversed pixel for RGB.
+#[inline(always)]
+fn pack<const BGR: bool>(data: &[u8], i: usize) -> u32 {
+    let v = match data.get(i..i + 4) {
+        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => u32::from_le_bytes([data[i], data[i + 1], data[i + 2], 0]),
+    };
+    if BGR {
+        v & 0x00ff_ffff
+    } else {
+        v.swap_bytes() >> 8
     }
 }
 
