@@ -266,8 +266,8 @@ pub struct MeasureReport {
     pub most_faces: usize,
     /// Model outputs discarded for NaN or infinite values (see [`FrameRecord::rejected`]).
     pub rejected_outputs: usize,
-    /// Why the run stopped before its end (the source or a stage failed); the frames before are
-    /// measured. `None`: it ran to its end.
+    /// Why the run stopped before its end (the source or a stage failed, or the user closed the
+    /// preview window); the frames before are measured. `None`: it ran to its end.
     pub stopped_by: Option<String>,
     /// True when `stopped_by` is the user's request (the preview window was closed), not a failure.
     pub stopped_by_user: bool,
