@@ -53,13 +53,18 @@ fn env_of(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Opt
 #[cfg(all(unix, not(target_os = "macos")))]
 #[test]
 fn no_display_is_a_one_line_error_naming_the_cause_and_the_alternatives() {
-    let want = "window: no display to show the preview on (DISPLAY and WAYLAND_DISPLAY are unset: a server, a \
-                container or an SSH session without X forwarding?); use --sink null or --sink video:PATH";
-    for vars in [&[][..], &[("DISPLAY", ""), ("WAYLAND_DISPLAY", "")][..]] {
+    let want = "window: no display to show the preview on (DISPLAY is unset: a server, a container or an SSH \
+                session without X forwarding?); use --sink null or --sink video:PATH";
+    for vars in [&[][..], &[("DISPLAY", "")][..]] {
         assert_eq!(check_display(&env_of(vars)).unwrap_err().to_string(), want);
     }
+    assert_eq!(
+        check_display(&env_of(&[("WAYLAND_DISPLAY", "wayland-0")])).unwrap_err().to_string(),
+        "window: the preview is an X11 window and DISPLAY is unset (a Wayland session without XWayland?); use \
+         --sink null or --sink video:PATH"
+    );
     assert!(check_display(&env_of(&[("DISPLAY", ":3")])).is_ok());
-    assert!(check_display(&env_of(&[("WAYLAND_DISPLAY", "wayland-0")])).is_ok());
+    assert!(check_display(&env_of(&[("DISPLAY", ":0"), ("WAYLAND_DISPLAY", "wayland-0")])).is_ok());
     // The window sink checks before it touches the window system.
     #[cfg(feature = "preview")]
     {

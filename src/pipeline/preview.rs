@@ -34,14 +34,20 @@ pub fn fit(width: u32, height: u32, max: (u32, u32)) -> (u32, u32) {
 }
 
 /// Fails with a one-line message when there is no display to open a window on: on Linux and the
-/// BSDs, when both `DISPLAY` and `WAYLAND_DISPLAY` are unset or empty in `env` (pass
-/// `|k| std::env::var_os(k)` for the process environment). Always `Ok` elsewhere.
+/// BSDs the preview is an X11 window (XWayland on Wayland desktops), so `DISPLAY` must be set in
+/// `env` (pass `|k| std::env::var_os(k)` for the process environment). Always `Ok` elsewhere.
 pub fn check_display(env: &dyn Fn(&str) -> Option<OsString>) -> Result<()> {
-    let unset = |k: &str| env(k).is_none_or(|v| v.is_empty());
-    if cfg!(all(unix, not(target_os = "macos"))) && unset("DISPLAY") && unset("WAYLAND_DISPLAY") {
+    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    if cfg!(all(unix, not(target_os = "macos"))) && !set("DISPLAY") {
+        if set("WAYLAND_DISPLAY") {
+            bail!(
+                "window: the preview is an X11 window and DISPLAY is unset (a Wayland session without XWayland?); \
+                 use --sink null or --sink video:PATH"
+            );
+        }
         bail!(
-            "window: no display to show the preview on (DISPLAY and WAYLAND_DISPLAY are unset: a server, a container \
-             or an SSH session without X forwarding?); use --sink null or --sink video:PATH"
+            "window: no display to show the preview on (DISPLAY is unset: a server, a container or an SSH session \
+             without X forwarding?); use --sink null or --sink video:PATH"
         );
     }
     Ok(())
@@ -176,7 +182,7 @@ mod window {
     use crate::pipeline::frame::{Frame, PixelFormat};
     use crate::pipeline::sink::Sink;
 
-    /// Shows frames in a desktop window (X11, Wayland, macOS or Windows, through `minifb`).
+    /// Shows frames in a desktop window (X11, macOS or Windows, through `minifb`).
     ///
     /// Not `Send`: it stays on the thread that created it (macOS wants windows on the main thread).
     pub struct WindowSink {
@@ -206,10 +212,7 @@ mod window {
             let (w, h) = view.size();
             let opts = WindowOptions { resize: true, scale_mode: ScaleMode::AspectRatioStretch, ..Default::default() };
             let mut window = Window::new(title, w, h, opts).map_err(|e| {
-                let on = ["WAYLAND_DISPLAY", "DISPLAY"]
-                    .iter()
-                    .find_map(|k| env(k).filter(|v| !v.is_empty()).map(|v| format!(" on {k}={}", v.to_string_lossy())))
-                    .unwrap_or_default();
+                let on = env("DISPLAY").map(|v| format!(" on DISPLAY={}", v.to_string_lossy())).unwrap_or_default();
                 anyhow!(
                     "window: cannot open the preview window{on} ({}); use --sink null or --sink video:PATH",
                     e.to_string().trim()
