@@ -1,6 +1,7 @@
 //! Pipeline kernels on one core: paste-back of one face into a 1920×1080 frame (goal ≤ 1 ms), plus
-//! the alignment warps and the detector letterbox that run beside it on every frame, and the
-//! synthetic source's render.
+//! the alignment warps and the detector letterbox that run beside it on every frame, the synthetic
+//! source's render, and the window preview's conversion to 0RGB with its downscale
+//! (`cargo bench --bench pipeline -- preview`).
 //!
 //! Times are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time: on a shared
 //! machine wall time counts the time other processes held the core, CPU time is what one core spends.
@@ -14,6 +15,7 @@ use faceperf::pipeline::align::{arcface_template, umeyama, warp_affine, Affine};
 use faceperf::pipeline::detect::{letterbox_nchw, letterbox_pixels, Letterbox};
 use faceperf::pipeline::frame::{Frame, PixelFormat};
 use faceperf::pipeline::paste::{paste_back, PasteMask};
+use faceperf::pipeline::preview::{PreviewBuffer, MAX_SIZE};
 use faceperf::pipeline::source::{Synthetic, SyntheticConfig};
 use faceperf::util::rng::Rng;
 
@@ -135,9 +137,23 @@ fn kernels(c: &mut Criterion<ThreadCpu>) {
     }
 }
 
+/// The preview sink's own work per frame (the window system's copy comes on top).
+fn preview(c: &mut Criterion<ThreadCpu>) {
+    for (w, h, format) in
+        [(1920, 1080, PixelFormat::Rgb), (1920, 1080, PixelFormat::Bgr), (1280, 720, PixelFormat::Rgb)]
+    {
+        let mut frame = noise(w, h, 3);
+        frame.convert(format);
+        let mut view = PreviewBuffer::new(w, h, MAX_SIZE);
+        let (pw, ph) = view.size();
+        let name = format!("preview_{w}x{h}_{format:?}_to_{pw}x{ph}").to_lowercase();
+        c.bench_function(&name, |b| b.iter(|| view.render(black_box(&frame)).len()));
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(ThreadCpu);
-    targets = kernels
+    targets = kernels, preview
 }
 criterion_main!(benches);

@@ -14,7 +14,8 @@ pub struct Args {
     /// Frame source: synthetic, camera[:N], video:PATH or images:DIR
     #[arg(long, default_value = "synthetic", value_name = "SOURCE")]
     pub source: String,
-    /// Where frames go: null, images:DIR, ppm:DIR or video:PATH
+    /// Where frames go: null, images:DIR, ppm:DIR, video:PATH, or window[:TITLE] (a preview window;
+    /// needs a build with --features preview; close it or press Esc to stop)
     #[arg(long, default_value = "null", value_name = "SINK")]
     pub sink: String,
     /// Print the per-stage table (median, p90, p99, share of frame time)
@@ -174,9 +175,15 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         );
     }
     // A source or stage that failed mid-run: the measurements above are complete for the frames
-    // before it; the run itself failed.
+    // before it; the run itself failed. Closing the preview window is not a failure.
     if let Some(why) = &report.stopped_by {
-        bail!("{why}");
+        if !report.stopped_by_user {
+            bail!("{why}");
+        }
+        // The table says it already.
+        if !ctx.json && !a.measure {
+            eprintln!("stopped: {why}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -266,9 +266,11 @@ pub struct MeasureReport {
     pub most_faces: usize,
     /// Model outputs discarded for NaN or infinite values (see [`FrameRecord::rejected`]).
     pub rejected_outputs: usize,
-    /// Why the run stopped before its end (the source or a stage failed); the frames before are
-    /// measured. `None`: it ran to its end.
+    /// Why the run stopped before its end (the source or a stage failed, or the user closed the
+    /// preview window); the frames before are measured. `None`: it ran to its end.
     pub stopped_by: Option<String>,
+    /// True when `stopped_by` is the user's request (the preview window was closed), not a failure.
+    pub stopped_by_user: bool,
     /// End-to-end latency, capture to sink, ms.
     pub latency_ms: Option<Summary>,
     /// Time between consecutive frames reaching the sink, ms.
@@ -347,6 +349,7 @@ impl MeasureReport {
             most_faces,
             rejected_outputs,
             stopped_by: None,
+            stopped_by_user: false,
             latency_ms,
             frame_interval_ms,
             stages,

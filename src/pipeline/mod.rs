@@ -14,6 +14,7 @@ pub mod frame;
 pub mod measure;
 pub mod net;
 pub mod paste;
+pub mod preview;
 pub mod queue;
 pub mod scheduler;
 pub mod sink;
@@ -218,8 +219,10 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
         bail!("--frames must be at least 1");
     }
     let p = &cfg.profile;
-    // The source first: a missing camera or file fails before models load.
+    // The source first: a missing camera or file fails before models load; so does a sink that
+    // cannot open (no ffmpeg, no display), although it opens only once the models are ready.
     let src = source::open(&cfg.source, &p.camera)?;
+    sink::check(&cfg.sink)?;
     let mut used = vec![Role::Detector, Role::Recognizer, Role::Swapper];
     if cfg.enhancer_interval > 0 {
         used.push(Role::Enhancer);

@@ -79,6 +79,8 @@ struct Outcome {
     det_every: usize,
     enh_every: usize,
     choice: Option<super::measure::AdaptiveChoice>,
+    /// The sink asked to stop (the preview window was closed), and why.
+    sink_stop: Option<String>,
 }
 
 /// Runs the capture → detect → swap → enhance → paste → sink loop until the source ends or the
@@ -199,10 +201,14 @@ impl Loop<'_> {
         report.many_faces = self.settings.many_faces;
         report.adaptive = out.choice;
         report.cpu_s = self.cpu_start.zip(super::measure::process_cpu_seconds()).map(|(a, b)| b - a);
-        report.stopped_by = match (failed, finished) {
-            (Some(e), _) => Some(format!("stopped after {} frames: {e:#}", report.frames)),
-            (None, Err(e)) => Some(format!("the sink failed: {e:#}")),
-            (None, Ok(())) => None,
+        (report.stopped_by, report.stopped_by_user) = match (failed, finished) {
+            (Some(e), _) => (Some(format!("stopped after {} frames: {e:#}", report.frames)), false),
+            (None, Err(e)) => (Some(format!("the sink failed: {e:#}")), false),
+            (None, Ok(())) => {
+                let asked = out.sink_stop.take();
+                let by_user = asked.is_some();
+                (asked, by_user)
+            }
         };
         report
     }
@@ -226,6 +232,12 @@ impl Loop<'_> {
         let mut measure_start: Option<Instant> = None;
 
         loop {
+            // The sink's user ended the run (closed the preview window): the frame in flight is
+            // dropped, nobody would see it.
+            if let Some(why) = self.sink.stop_requested() {
+                out.sink_stop = Some(why);
+                break;
+            }
             let limit_reached = probing.is_none()
                 && (s.frames.is_some_and(|n| out_index >= n)
                     || s.seconds.zip(measure_start).is_some_and(|(sec, t)| t.elapsed().as_secs_f64() >= sec));

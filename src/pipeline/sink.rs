@@ -1,5 +1,5 @@
-//! Where processed frames go: nowhere (measurement), an image sequence, or a video file (through an
-//! `ffmpeg` subprocess).
+//! Where processed frames go: nowhere (measurement), an image sequence, a video file (through an
+//! `ffmpeg` subprocess), or a preview window (cargo feature `preview`, see [`super::preview`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,10 @@ use serde::Serialize;
 use super::frame::{Frame, PixelFormat};
 
 /// A consumer of frames.
-pub trait Sink: Send {
+///
+/// Not `Send`: the scheduler calls it on the thread that runs the pipeline, which lets a window
+/// live on the main thread (macOS requires that).
+pub trait Sink {
     /// One line saying what it is.
     fn describe(&self) -> String;
     /// The channel order it wants (`None`: any).
@@ -21,6 +24,11 @@ pub trait Sink: Send {
     /// Flushes and closes.
     fn finish(&mut self) -> Result<()> {
         Ok(())
+    }
+    /// `Some(why)` when the sink's user asked to end the run (the preview window was closed);
+    /// checked after every frame written. The run then ends like a run that reached its limit.
+    fn stop_requested(&self) -> Option<String> {
+        None
     }
 }
 
@@ -33,28 +41,66 @@ pub enum SinkSpec {
     Images { dir: PathBuf, ppm: bool },
     /// `video:PATH`: encoded by ffmpeg (H.264 when the file name ends in .mp4/.mkv/.mov).
     Video(PathBuf),
+    /// `window` or `window:TITLE`: a preview window (needs the cargo feature `preview`; always
+    /// parsed, so a build without it can say so).
+    Window { title: String },
 }
 
+/// The preview window's title when `window` names none.
+pub const DEFAULT_TITLE: &str = "faceperf live";
+
 impl SinkSpec {
-    /// Parses `null`, `images:DIR`, `ppm:DIR` or `video:PATH`.
+    /// Parses `null`, `images:DIR`, `ppm:DIR`, `video:PATH`, `window` or `window:TITLE`.
     pub fn parse(s: &str) -> Result<SinkSpec> {
         Ok(match s.split_once(':') {
             None if s == "null" => SinkSpec::Null,
+            None if s == "window" => SinkSpec::Window { title: DEFAULT_TITLE.into() },
+            Some(("window", t)) => SinkSpec::Window { title: if t.is_empty() { DEFAULT_TITLE } else { t }.into() },
             Some(("images", d)) if !d.is_empty() => SinkSpec::Images { dir: d.into(), ppm: false },
             Some(("ppm", d)) if !d.is_empty() => SinkSpec::Images { dir: d.into(), ppm: true },
             Some(("video", p)) if !p.is_empty() => SinkSpec::Video(p.into()),
-            _ => bail!("sink '{s}' is not one of null, images:DIR, ppm:DIR, video:PATH"),
+            _ => bail!("sink '{s}' is not one of null, images:DIR, ppm:DIR, video:PATH, window[:TITLE]"),
         })
     }
 }
 
-/// Opens the sink `spec` for frames of `width × height` at `fps` (video only).
+/// Opens the sink `spec` for frames of `width × height` at `fps` (video only). A window opens on
+/// the calling thread.
 pub fn open(spec: &SinkSpec, width: u32, height: u32, fps: f64) -> Result<Box<dyn Sink>> {
     Ok(match spec {
         SinkSpec::Null => Box::new(NullSink::default()),
         SinkSpec::Images { dir, ppm } => Box::new(ImageSink::new(dir, *ppm)?),
         SinkSpec::Video(p) => Box::new(VideoSink::open(p, width, height, fps)?),
+        SinkSpec::Window { title } => open_window(title, width, height)?,
     })
+}
+
+/// Fails early, with the message [`open`] would give, when `spec` cannot open here: a build
+/// without the preview window, no display, no ffmpeg. Cheap: it opens nothing.
+pub fn check(spec: &SinkSpec) -> Result<()> {
+    match spec {
+        SinkSpec::Null | SinkSpec::Images { .. } => Ok(()),
+        SinkSpec::Video(p) => VideoSink::check(p),
+        SinkSpec::Window { .. } if cfg!(feature = "preview") => super::preview::check_display(&|k| std::env::var_os(k)),
+        SinkSpec::Window { .. } => Err(no_preview()),
+    }
+}
+
+fn no_preview() -> anyhow::Error {
+    anyhow!(
+        "window: this faceperf was built without the preview window (rebuild with `cargo build --release --features \
+         preview`); use --sink null, images:DIR, ppm:DIR or video:PATH"
+    )
+}
+
+#[cfg(feature = "preview")]
+fn open_window(title: &str, width: u32, height: u32) -> Result<Box<dyn Sink>> {
+    Ok(Box::new(super::preview::WindowSink::open(title, width, height)?))
+}
+
+#[cfg(not(feature = "preview"))]
+fn open_window(_title: &str, _width: u32, _height: u32) -> Result<Box<dyn Sink>> {
+    Err(no_preview())
 }
 
 /// Drops frames, keeping a checksum of one byte per frame so the work before it is not optimised away.
@@ -130,14 +176,20 @@ pub struct VideoSink {
 }
 
 impl VideoSink {
-    /// Starts ffmpeg writing `path`.
-    pub fn open(path: &Path, width: u32, height: u32, fps: f64) -> Result<VideoSink> {
+    /// Fails when ffmpeg is not on PATH.
+    pub fn check(path: &Path) -> Result<()> {
         if !super::source::have_tool("ffmpeg") {
             bail!(
                 "video:{}: writing video needs ffmpeg on PATH, which was not found; use --sink images:DIR or null",
                 path.display()
             );
         }
+        Ok(())
+    }
+
+    /// Starts ffmpeg writing `path`.
+    pub fn open(path: &Path, width: u32, height: u32, fps: f64) -> Result<VideoSink> {
+        VideoSink::check(path)?;
         let mut child = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
             .args(["-s", &format!("{width}x{height}"), "-r", &format!("{fps}"), "-i", "-"])
