@@ -591,28 +591,27 @@ mod tests {
     }
 
     #[test]
-    fn builtin_profiles_parse_and_the_nvidia_ones_bind_fp16_with_graphs() {
+    fn builtin_profiles_parse_and_the_nvidia_ones_bind_half_precision_without_graphs() {
         for (name, text) in BUILTIN {
             let p = Profile::parse(text, name).unwrap();
             assert_eq!(p.name, name);
         }
-        for name in ["cuda", "h100"] {
+        // cuda: the `_fp16` swapper; h100: the measured `_cuda` variants (fp16 + fused 8-bit I/O).
+        for (name, want) in [("cuda", Variant::Fp16), ("h100", Variant::Cuda)] {
             let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
             let p = Profile::parse(text, name).unwrap();
             assert!(p.bench.variants.contains(&Variant::Fp16), "{name}");
             let swapper = p.roles.get(Role::Swapper);
-            assert_eq!(swapper.variant, Variant::Fp16, "{name}");
+            assert_eq!(swapper.variant, want, "{name}");
             assert!(swapper.io_binding, "{name}");
             for role in Role::ALL {
                 for ep in &p.roles.get(role).providers {
                     let EpConfig::Cuda { conv_algo_search, .. } = ep else { panic!("{name}: {role:?} is not on CUDA") };
                     assert_eq!(conv_algo_search, "exhaustive", "{name} {role:?}");
-                    if ep.uses_cuda_graph() {
-                        assert!(p.roles.get(role).io_binding, "{name} {role:?}");
-                    }
+                    // Graph replay gave wrong outputs on the H100 (bench-results/h100/README.md).
+                    assert!(!ep.uses_cuda_graph(), "{name} {role:?}");
                 }
             }
-            assert!(swapper.providers.iter().any(EpConfig::uses_cuda_graph), "{name}");
         }
     }
 

@@ -392,3 +392,34 @@ fn published_m3max_numbers_are_labelled_and_bounded() {
         assert!(section(&md, title).contains(PUBLISHED_LABEL), "{title} lacks the published label");
     }
 }
+
+#[test]
+fn a_latency_whose_bound_outputs_failed_their_check_is_marked_unverified() {
+    use faceperf::bench::results::{BindingInfo, OutputCheck};
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("bench-results");
+    let mut models = all_roles([8.0, 1.5, 12.0, 95.0, 1400.0], 3);
+    let swapper = models.iter_mut().find(|m| m.role == Role::Swapper).unwrap();
+    swapper.binding = Some(BindingInfo {
+        device: "cuda:0".into(),
+        cuda_graph_requested: true,
+        cuda_graph_active: true,
+        graph_fallback: None,
+        setup_ms: 1.0,
+        timed: "bound run".into(),
+        check: Some(OutputCheck {
+            outputs: 1,
+            max_abs_diff: None,
+            identical: false,
+            error: Some("outputs differ in non-finite values (NaN or infinity)".into()),
+        }),
+    });
+    write_run(&results, &run_report("cpu", models), "20260102T030405Z");
+    let g = generate(&options(&results, &dir.path().join("reports"), &["cpu"], None)).unwrap();
+    let md = std::fs::read_to_string(&g.markdown).unwrap();
+    let marked: Vec<&str> = md.lines().filter(|l| l.starts_with('|') && l.contains('‡')).collect();
+    // The swapper's row in the stage table and in the frame breakdown, nothing else.
+    assert_eq!(marked.len(), 2, "{marked:#?}");
+    assert!(marked.iter().all(|l| l.contains("swapper")), "{marked:#?}");
+    assert!(md.contains("‡ The run's own check found these bound outputs different"), "{md}");
+}

@@ -19,17 +19,19 @@ rows = []
 for p in parts:
     with open(p[:-5] + ".csv") as f:
         rows += list(csv.DictReader(f))
-live = os.path.join(here, "run-20261125")
+live = os.path.join(here, "run-20261125b")
 for tag, stage in (("swap", "pipeline:swap"), ("enhance", "pipeline:swap_enhance")):
-    for faces in (1, 4):
-        d = json.load(open(os.path.join(live, f"live-{tag}-{faces}f.json")))
-        variant = f"live-1080p-{faces}face" + ("s" if faces > 1 else "")
+  for faces in (1, 4):
+    # The profile's `_cuda` variants (fused 8-bit I/O), and the `_fp16` variants with CPU pre/post.
+    for io in ("", "-fp16io"):
+        d = json.load(open(os.path.join(live, f"live-{tag}-{faces}f{io}.json")))
+        variant = f"live-1080p-{faces}face" + ("s" if faces > 1 else "") + ("-fp16" if io else "-cuda")
         base = dict(profile="h100", model="pipeline", role="pipeline", variant=variant, stage=stage)
         rows.append(dict(base, statistic="fps", value=d["fps"], unit="1/s"))
         rows.append(dict(base, statistic="frames", value=d["frames"], unit="count"))
         rows.append(dict(base, statistic="dropped", value=d["dropped"], unit="count"))
         rows.append(dict(base, statistic="non_inference_share", value=100 * d["non_inference_share"], unit="percent"))
-stamp = "20261125T091700Z_vm-combined"
+stamp = "20261125T115300Z_vm-combined"
 json.dump(out, open(os.path.join(here, stamp + ".json"), "w"), indent=1)
 with open(os.path.join(here, stamp + ".csv"), "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=["profile", "model", "role", "variant", "stage", "statistic", "value", "unit"])

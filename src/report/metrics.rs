@@ -75,6 +75,25 @@ pub fn stage_latency(run: &Run, role: Role) -> Option<(String, Value)> {
     latency(run, &model, &variant, "run").map(|v| (model, v))
 }
 
+/// True when the run's own check found the bound outputs of `model` in `variant` (the profile's
+/// configuration) different from a plain run on the same inputs: its time is of a computation
+/// that was not verified (CUDA-graph replay on the H100, bench-results/h100/README.md).
+pub fn unverified(run: &Run, model: &str, variant: &str) -> bool {
+    run.report.models.iter().any(|m| {
+        m.model == model
+            && m.variant.name() == variant
+            && m.config.is_none()
+            && m.binding.as_ref().and_then(|b| b.check.as_ref()).is_some_and(|c| !c.identical)
+    })
+}
+
+/// [`stage_latency`] and whether it is [`unverified`].
+pub fn stage_latency_checked(run: &Run, role: Role) -> Option<(String, Value, bool)> {
+    let (model, v) = stage_latency(run, role)?;
+    let bad = unverified(run, &model, &role_variant(run, role));
+    Some((model, v, bad))
+}
+
 /// Roles one frame runs with the swapper only, in pipeline order.
 pub const SWAP_ROLES: [Role; 4] = [Role::Detector, Role::Landmarks, Role::Recognizer, Role::Swapper];
 

@@ -10,6 +10,17 @@ use crate::models::Role;
 
 /// Marker put after every number published elsewhere; explained under each table.
 pub const PUBLISHED_MARK: &str = "†";
+/// Marks a latency whose bound outputs differed from a plain run (see [`metrics::unverified`]).
+pub const UNVERIFIED_MARK: &str = "‡";
+
+fn unverified_note(any: bool) -> &'static str {
+    if any {
+        "‡ The run's own check found these bound outputs different from a plain run on the same inputs \
+         (`binding.check` in the JSON): the time is of a computation that was not verified.\n"
+    } else {
+        ""
+    }
+}
 
 /// A number for a table: integers as such, otherwise 1 decimal from 100, 2 from 1, else 3.
 pub fn num(x: f64) -> String {
@@ -122,21 +133,28 @@ pub fn stages(runs: &[Run]) -> String {
     cols.extend(runs.iter().enumerate().map(|(i, r)| format!("{} {}", r.label(), prov_link(runs, i))));
     let mut s = row(&cols);
     s.push_str(&row(&cols.iter().map(|_| "---".to_string()).collect::<Vec<_>>()));
+    let mut any_unverified = false;
     for role in Role::ALL {
-        let cells: Vec<Option<(String, Value)>> = runs.iter().map(|r| metrics::stage_latency(r, role)).collect();
+        let cells: Vec<Option<(String, Value, bool)>> =
+            runs.iter().map(|r| metrics::stage_latency_checked(r, role)).collect();
         if cells.iter().all(Option::is_none) {
             continue;
         }
         let mut line = vec![role.name().to_string()];
         for (run, c) in runs.iter().zip(&cells) {
             line.push(match c {
-                Some((model, v)) => format!("{} ({model}, {})", value(v), metrics::role_variant(run, role)),
+                Some((model, v, bad)) => {
+                    any_unverified |= bad;
+                    let mark = if *bad { format!(" {UNVERIFIED_MARK}") } else { String::new() };
+                    format!("{}{mark} ({model}, {})", value(v), metrics::role_variant(run, role))
+                }
                 None => "—".into(),
             });
         }
         s.push_str(&row(&line));
     }
     s.push_str("\nMedian latency per run in ms, `[lo, hi]` = 95% bootstrap confidence interval of the median.\n");
+    s.push_str(unverified_note(any_unverified));
     s.push_str(&published_note(runs));
     s
 }
@@ -144,27 +162,32 @@ pub fn stages(runs: &[Run]) -> String {
 /// One frame's time split by stage (the stacked bar's numbers).
 pub fn frame_breakdown(runs: &[Run]) -> String {
     let mut s = header(&["Run", "Stage", "ms", "Share of frame"]);
+    let mut any_unverified = false;
     for (i, run) in runs.iter().enumerate() {
-        let parts: Vec<(Role, Value)> =
-            Role::ALL.iter().filter_map(|&r| metrics::stage_latency(run, r).map(|(_, v)| (r, v))).collect();
-        let total: f64 = parts.iter().map(|(_, v)| v.value).sum();
+        let parts: Vec<(Role, Value, bool)> = Role::ALL
+            .iter()
+            .filter_map(|&r| metrics::stage_latency_checked(run, r).map(|(_, v, bad)| (r, v, bad)))
+            .collect();
+        let total: f64 = parts.iter().map(|(_, v, _)| v.value).sum();
         if total <= 0.0 {
             continue;
         }
-        for (role, v) in &parts {
+        for (role, v, bad) in &parts {
+            any_unverified |= bad;
             s.push_str(&row(&[
                 format!("{} {}", run.label(), prov_link(runs, i)),
                 role.name().into(),
-                value(v),
+                if *bad { format!("{} {UNVERIFIED_MARK}", value(v)) } else { value(v) },
                 format!("{:.1}%", 100.0 * v.value / total),
             ]));
         }
         let missing: Vec<&str> =
-            Role::ALL.iter().filter(|r| !parts.iter().any(|(p, _)| p == *r)).map(|r| r.name()).collect();
+            Role::ALL.iter().filter(|r| !parts.iter().any(|(p, _, _)| p == *r)).map(|r| r.name()).collect();
         let note = if missing.is_empty() { String::new() } else { format!(" (without {})", missing.join(", ")) };
         s.push_str(&row(&[run.label(), format!("**frame{note}**"), format!("**{}**", num(total)), "100%".into()]));
     }
     s.push('\n');
+    s.push_str(unverified_note(any_unverified));
     s.push_str(&published_note(runs));
     s
 }
