@@ -216,7 +216,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
             role: *role,
             variant: *variant,
             path,
-            session: if *graphs_off { model::without_graphs(&session) } else { session },
+            session: if *graphs_off { session.without_cuda_graphs() } else { session },
             io_binding: rc.io_binding,
             fallback: fallbacks.iter().any(|f| f.role == *role),
         };

@@ -66,17 +66,6 @@ impl ModelJob<'_> {
     }
 }
 
-/// The session config without CUDA graphs (plain runs with graphs enabled are not allowed).
-pub fn without_graphs(cfg: &SessionConfig) -> SessionConfig {
-    let mut c = cfg.clone();
-    for p in &mut c.providers {
-        if let EpConfig::Cuda { cuda_graph, .. } = p {
-            *cuda_graph = false;
-        }
-    }
-    c
-}
-
 /// What one timed bound run covers (recorded with the results).
 pub const BOUND_TIMED: &str = "run on inputs resident in the bound buffers (written once), wait for completion, \
                                copy outputs to host staging buffers";
@@ -251,7 +240,7 @@ fn check_against_plain(
     photo: &Photo,
     bound_outputs: &[(String, Tensor)],
 ) -> OutputCheck {
-    let plain = Prepared::new(rt, job, &without_graphs(&job.session), photo, None).and_then(|mut p| p.outputs());
+    let plain = Prepared::new(rt, job, &job.session.without_cuda_graphs(), photo, None).and_then(|mut p| p.outputs());
     match plain.and_then(|o| compare_outputs(bound_outputs, &o)) {
         Ok((max, identical)) if max.is_finite() => {
             OutputCheck { outputs: bound_outputs.len(), max_abs_diff: Some(max), identical, error: None }
@@ -313,7 +302,7 @@ fn measure(p: &mut Prepared, plan: &RunPlan, tick: &dyn Fn(usize)) -> Result<Vec
 fn op_profile(rt: &Runtime, job: &ModelJob<'_>, photo: &Photo, plan: &RunPlan, dir: &Path) -> Result<OpProfile> {
     let stem = job.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     // Graph replays have no per-node events, so the breakdown comes from plain runs without graphs.
-    let mut cfg = without_graphs(&job.session);
+    let mut cfg = job.session.without_cuda_graphs();
     cfg.profile_prefix = Some(dir.join(format!("ort_{stem}")));
     let mut p = Prepared::new(rt, job, &cfg, photo, None)?;
     p.run_once()?;

@@ -77,7 +77,9 @@ impl Net {
         if !path.is_file() {
             bail!("model {} does not exist", path.display());
         }
-        let runner = SessionRunner::new(rt, ModelSource::File(path), cfg)?;
+        // Graph-free: this session reads the model's I/O, serves plain runs, and is the reference a
+        // captured CUDA graph is checked against.
+        let runner = SessionRunner::new(rt, ModelSource::File(path), &cfg.without_cuda_graphs())?;
         let inputs = runner.input_specs();
         let outputs = runner.output_names.clone();
         let output_types = runner.output_types();
@@ -99,7 +101,8 @@ impl Net {
                     _ => None,
                 })
                 .unwrap_or(BindDevice::Cpu);
-            drop(runner);
+            // Kept only as the graph check's reference: without graphs, freed before binding.
+            let reference = cfg.uses_cuda_graph().then_some(runner);
             let bind = |cfg: &SessionConfig| {
                 BoundSession::create(rt, ModelSource::File(path), cfg, device, shapes)
                     .with_context(|| format!("{}: binding inputs and outputs", path.display()))
@@ -108,16 +111,16 @@ impl Net {
             notes.extend(note);
             // A captured CUDA graph must compute what a plain run computes: on the H100 the
             // swapper's replay inside the pipeline returned NaN (bench-results/h100/README.md).
-            // Two seeded random inputs, bound+graph vs a plain graph-free session; on a mismatch
+            // Two seeded random inputs, bound+graph vs the plain graph-free session; on a mismatch
             // the model runs bound without graphs, and the run's notes say why.
-            let graphs = cfg.providers.iter().any(EpConfig::uses_cuda_graph);
-            if graphs && notes.is_empty() {
-                let plain = without_graphs(cfg);
-                if let Some(why) = replay_mismatch(rt, path, &plain, &mut bound)? {
+            if let Some(mut reference) = reference.filter(|_| notes.is_empty()) {
+                let mismatch = replay_mismatch(&mut reference, &mut bound)?;
+                drop(reference);
+                if let Some(why) = mismatch {
                     drop(bound);
                     let note =
                         format!("CUDA graph replay disagreed with a plain run ({why}); running without CUDA graphs");
-                    bound = bind(&plain)?.0;
+                    bound = bind(&cfg.without_cuda_graphs())?.0;
                     notes.push(note);
                 }
             }
@@ -269,17 +272,6 @@ fn mismatch(name: &str, ty: TensorElementType, feed: &Feed) -> String {
     format!("input '{name}' is {ty:?} but the stage gave {given} (a fused-I/O variant where an original was expected?)")
 }
 
-/// `cfg` with CUDA graphs turned off.
-fn without_graphs(cfg: &SessionConfig) -> SessionConfig {
-    let mut plain = cfg.clone();
-    for p in &mut plain.providers {
-        if let EpConfig::Cuda { cuda_graph, .. } = p {
-            *cuda_graph = false;
-        }
-    }
-    plain
-}
-
 /// Seeded random values for every bound input: floats in −1..1, bytes 0..=255.
 fn random_inputs(bound: &BoundSession, seed: u64) -> Result<Vec<(String, Tensor)>> {
     let mut rng = crate::util::rng::Rng::new(seed);
@@ -330,14 +322,8 @@ pub fn outputs_disagree(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> Optio
     None
 }
 
-/// Runs two random input sets through `bound` and through a plain session built with `plain`.
-fn replay_mismatch(
-    rt: &Runtime,
-    path: &Path,
-    plain: &SessionConfig,
-    bound: &mut BoundSession,
-) -> Result<Option<String>> {
-    let mut reference = SessionRunner::new(rt, ModelSource::File(path), plain)?;
+/// Runs two random input sets through `bound` and through the graph-free `reference`.
+fn replay_mismatch(reference: &mut SessionRunner, bound: &mut BoundSession) -> Result<Option<String>> {
     for seed in [1u64, 2] {
         let inputs = random_inputs(bound, seed)?;
         let replay = bound.run(&inputs)?;

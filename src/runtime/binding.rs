@@ -17,7 +17,7 @@ use ort::value::{DynTensor, TensorElementType};
 use serde::Serialize;
 
 use super::session::{from_value, ModelSource, SessionRunner};
-use super::{EpConfig, Runtime, SessionConfig};
+use super::{Runtime, SessionConfig};
 use crate::onnx::{Tensor, TensorData};
 
 /// Where bound buffers live.
@@ -222,14 +222,8 @@ impl BoundSession {
         let attempt = SessionRunner::new(rt, source, cfg).and_then(|r| bind(r, true));
         match attempt {
             Ok(b) => Ok((b, None)),
-            Err(e) if cfg.providers.iter().any(EpConfig::uses_cuda_graph) => {
-                let mut plain = cfg.clone();
-                for p in &mut plain.providers {
-                    if let EpConfig::Cuda { cuda_graph, .. } = p {
-                        *cuda_graph = false;
-                    }
-                }
-                let b = bind(SessionRunner::new(rt, source_copy, &plain)?, false)?;
+            Err(e) if cfg.uses_cuda_graph() => {
+                let b = bind(SessionRunner::new(rt, source_copy, &cfg.without_cuda_graphs())?, false)?;
                 Ok((b, Some(format!("CUDA graph capture failed, running without graphs: {e:#}"))))
             }
             Err(e) => Err(e),

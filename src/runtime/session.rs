@@ -51,6 +51,22 @@ impl SessionConfig {
         SessionConfig { intra_threads: threads, ..Default::default() }
     }
 
+    /// True when a provider captures CUDA graphs.
+    pub fn uses_cuda_graph(&self) -> bool {
+        self.providers.iter().any(EpConfig::uses_cuda_graph)
+    }
+
+    /// The same settings with CUDA graphs off (a plain `run()` with graphs on is not allowed).
+    pub fn without_cuda_graphs(&self) -> SessionConfig {
+        let mut c = self.clone();
+        for p in &mut c.providers {
+            if let EpConfig::Cuda { cuda_graph, .. } = p {
+                *cuda_graph = false;
+            }
+        }
+        c
+    }
+
     fn opt_level(&self) -> Result<GraphOptimizationLevel> {
         Ok(match self.optimization.as_str() {
             "disable" => GraphOptimizationLevel::Disable,
