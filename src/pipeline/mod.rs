@@ -248,10 +248,13 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     );
     let source_face = largest_face(&mut detector, &photo, &format!("the identity photo {}", identity_path.display()))?;
     let (rc, rb) = session(p, Role::Recognizer);
-    let mut load_notes: Vec<String> = detector.notes().iter().map(|n| format!("detector: {n}")).collect();
+    // What loading each model reported (a CUDA-graph fallback), tagged with its role.
+    let tagged =
+        |role: Role, notes: &[String]| notes.iter().map(|n| format!("{}: {n}", role.name())).collect::<Vec<_>>();
+    let mut load_notes = tagged(Role::Detector, detector.notes());
     let embedding = {
         let mut rec = stages::Recogniser::load(rt, &files.recognizer, &rc, rb)?;
-        load_notes.extend(rec.notes().iter().map(|n| format!("recognizer: {n}")));
+        load_notes.extend(tagged(Role::Recognizer, rec.notes()));
         rec.embed(&photo, &source_face)?
     };
     let (sc, sb) = session(p, Role::Swapper);
@@ -269,13 +272,9 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     } else {
         None
     };
-    load_notes.extend(swapper.notes().iter().map(|n| format!("swapper: {n}")));
-    if let Some(e) = &enhancer {
-        load_notes.extend(e.notes().iter().map(|n| format!("enhancer: {n}")));
-    }
-    if let Some(l) = &landmarker {
-        load_notes.extend(l.notes().iter().map(|n| format!("landmarks: {n}")));
-    }
+    load_notes.extend(tagged(Role::Swapper, swapper.notes()));
+    load_notes.extend(enhancer.iter().flat_map(|e| tagged(Role::Enhancer, e.notes())));
+    load_notes.extend(landmarker.iter().flat_map(|l| tagged(Role::Landmarks, l.notes())));
     // Warm-up outside the measurement: the first run of a session allocates and plans.
     swapper.swap(&photo, &source_face, &latent)?;
     let mut st = scheduler::Stages { swapper, enhancer, landmarker, latent };

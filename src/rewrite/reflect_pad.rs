@@ -121,34 +121,28 @@ impl Pass for ReflectPad {
             for (k, &(axis, b, e)) in padded.iter().enumerate() {
                 let ax = edits.i64s("reflect_axis", &[axis]);
                 let step = edits.i64s("reflect_step", &[-1]);
-                let mut parts = Vec::new();
-                if b > 0 {
-                    let starts = edits.i64s("reflect_start", &[b]);
-                    let ends = edits.i64s("reflect_end", &[0]);
-                    let v = edits.fresh(&format!("{base}_ax{axis}_begin"));
+                // The mirrored border of one side: a reversed Slice (step −1) next to the edge.
+                let mut mirror = |edits: &mut NodeEdits, start: i64, end: i64, side: &str| {
+                    let starts = edits.i64s("reflect_start", &[start]);
+                    let ends = edits.i64s("reflect_end", &[end]);
+                    let v = edits.fresh(&format!("{base}_ax{axis}_{side}"));
                     new_nodes.push(edit::node(
-                        &edits.fresh(&format!("{base}_slice_ax{axis}_begin")),
+                        &edits.fresh(&format!("{base}_slice_ax{axis}_{side}")),
                         "Slice",
                         &[&cur, &starts, &ends, &ax, &step],
                         &[&v],
                         vec![],
                     ));
-                    parts.push(v);
+                    v
+                };
+                let mut parts = Vec::new();
+                if b > 0 {
+                    parts.push(mirror(&mut edits, b, 0, "begin"));
                     slices += 1;
                 }
                 parts.push(cur.clone());
                 if e > 0 {
-                    let starts = edits.i64s("reflect_start", &[-2]);
-                    let ends = edits.i64s("reflect_end", &[-2 - e]);
-                    let v = edits.fresh(&format!("{base}_ax{axis}_end"));
-                    new_nodes.push(edit::node(
-                        &edits.fresh(&format!("{base}_slice_ax{axis}_end")),
-                        "Slice",
-                        &[&cur, &starts, &ends, &ax, &step],
-                        &[&v],
-                        vec![],
-                    ));
-                    parts.push(v);
+                    parts.push(mirror(&mut edits, -2, -2 - e, "end"));
                     slices += 1;
                 }
                 let last = k + 1 == padded.len();
