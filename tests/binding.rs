@@ -93,3 +93,25 @@ fn dynamic_input_without_shape_is_a_clear_error() {
     let e = BoundSession::new(r, BindDevice::Cpu, &HashMap::new()).err().unwrap().to_string();
     assert!(e.contains("input 'x' has dynamic dims"), "{e}");
 }
+
+/// Plain runs of a session that captures CUDA graphs must stay out of capture and replay: a plain
+/// run that captured would record ORT's temporary copies of its feeds and fetches, and every later
+/// bound run would replay those addresses instead of the bound buffers (wrong outputs on the H100).
+#[test]
+fn plain_runs_of_a_graph_session_skip_capture_and_replay() {
+    use faceperf::runtime::session::{plain_run_options, CUDA_GRAPH_ANNOTATION_KEY, CUDA_GRAPH_SKIP};
+    runtime::init(None).unwrap();
+    let graphs: SessionConfig =
+        toml::from_str(r#"providers = [{ kind = "cuda", device_id = 0, tf32 = true, cuda_graph = true }]"#).unwrap();
+    assert!(graphs.uses_cuda_graph());
+    let mut options = plain_run_options(&graphs).unwrap().expect("a graph session's plain runs need run options");
+    assert_eq!(options.get(CUDA_GRAPH_ANNOTATION_KEY).as_deref(), Some(CUDA_GRAPH_SKIP));
+    assert!(plain_run_options(&graphs.without_cuda_graphs()).unwrap().is_none());
+    assert!(plain_run_options(&SessionConfig::cpu(1)).unwrap().is_none());
+
+    // On the CPU no session captures, so plain runs take no options and behave as before.
+    let bytes = model().to_bytes();
+    let plain =
+        SessionRunner::new(runtime::init(None).unwrap(), ModelSource::Bytes(&bytes), &SessionConfig::cpu(1)).unwrap();
+    assert!(!plain.plain_runs_skip_graphs());
+}

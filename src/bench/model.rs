@@ -165,11 +165,7 @@ impl Prepared {
                 session.run_bound()?;
                 session.fetch_outputs()?;
             }
-            Exec::Plain { runner, values } => {
-                let inputs: Vec<(&str, &DynValue)> = values.iter().map(|(n, v)| (n.as_str(), v)).collect();
-                let out = runner.session.run(inputs).map_err(|e| anyhow!("ONNX Runtime run failed: {e}"))?;
-                drop(out);
-            }
+            Exec::Plain { runner, values } => runner.run_values(values)?,
         }
         Ok(start.elapsed())
     }

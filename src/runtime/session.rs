@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use ort::value::{DynValue, TensorElementType, ValueType};
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +90,17 @@ pub enum ModelSource<'a> {
     Bytes(&'a [u8]),
 }
 
+/// The run options a plain run needs under `cfg`: none, or, when `cfg` captures CUDA graphs, the
+/// annotation that keeps the run out of capture and replay.
+pub fn plain_run_options(cfg: &SessionConfig) -> Result<Option<RunOptions>> {
+    if !cfg.uses_cuda_graph() {
+        return Ok(None);
+    }
+    let mut o = RunOptions::new().map_err(ort_err)?;
+    o.set(CUDA_GRAPH_ANNOTATION_KEY, CUDA_GRAPH_SKIP).map_err(ort_err)?;
+    Ok(Some(o))
+}
+
 /// A session plus what was needed to build it.
 pub struct SessionRunner {
     pub session: Session,
@@ -101,7 +112,17 @@ pub struct SessionRunner {
     pub input_names: Vec<String>,
     /// Output names in model order.
     pub output_names: Vec<String>,
+    /// For a session that captures CUDA graphs: run options that keep a plain [`Self::run`] out of
+    /// capture and replay. Without them the first plain run captures the graph on ORT's temporary
+    /// copies of its feeds and fetches, and every later bound run replays those addresses instead
+    /// of the bound buffers (the wrong-output bug of bench-results/h100/run-20261125b).
+    plain_run_options: Option<RunOptions>,
 }
+
+/// ORT's run-config key for the CUDA-graph annotation; `-1` disables capture and replay for a run.
+pub const CUDA_GRAPH_ANNOTATION_KEY: &str = "gpu_graph_id";
+/// The annotation value that keeps one run out of CUDA-graph capture and replay.
+pub const CUDA_GRAPH_SKIP: &str = "-1";
 
 impl SessionRunner {
     /// Builds a session. A requested provider that the library does not offer is an error naming it.
@@ -141,13 +162,21 @@ impl SessionRunner {
         };
         let input_names = session.inputs().iter().map(|i| i.name().to_string()).collect();
         let output_names = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        let plain_run_options = plain_run_options(cfg)?;
         Ok(SessionRunner {
             session,
             providers: cfg.providers.iter().map(|e| e.provider_name().to_string()).collect(),
             create_time: start.elapsed(),
             input_names,
             output_names,
+            plain_run_options,
         })
+    }
+
+    /// True when plain runs of this session are kept out of CUDA-graph capture and replay (the
+    /// session was built to capture graphs, which only bound runs may do).
+    pub fn plain_runs_skip_graphs(&self) -> bool {
+        self.plain_run_options.is_some()
     }
 
     /// Declared element type and shape of each input (`-1` for dynamic dims).
@@ -182,12 +211,28 @@ impl SessionRunner {
         for (name, t) in inputs {
             values.push((name.clone(), to_value(t).with_context(|| format!("input '{name}'"))?));
         }
-        let outputs = self.session.run(values).map_err(|e| anyhow!("ONNX Runtime run failed: {e}"))?;
+        let outputs = match &self.plain_run_options {
+            Some(options) => self.session.run_with_options(values, options),
+            None => self.session.run(values),
+        }
+        .map_err(|e| anyhow!("ONNX Runtime run failed: {e}"))?;
         let mut result = Vec::with_capacity(outputs.len());
         for (name, v) in outputs.iter() {
             result.push((name.to_string(), from_value(&v).with_context(|| format!("output '{name}'"))?));
         }
         Ok(result)
+    }
+
+    /// Runs on ORT values already made and drops the outputs: what a timing loop needs.
+    pub fn run_values(&mut self, inputs: &[(String, DynValue)]) -> Result<()> {
+        let inputs: Vec<(&str, &DynValue)> = inputs.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        let outputs = match &self.plain_run_options {
+            Some(options) => self.session.run_with_options(inputs, options),
+            None => self.session.run(inputs),
+        }
+        .map_err(|e| anyhow!("ONNX Runtime run failed: {e}"))?;
+        drop(outputs);
+        Ok(())
     }
 
     /// Ends ORT profiling and returns the JSON file's path.
