@@ -19,19 +19,20 @@ rows = []
 for p in parts:
     with open(p[:-5] + ".csv") as f:
         rows += list(csv.DictReader(f))
-live = os.path.join(here, "run-20261125b")
+live = os.path.join(here, "run-20261125c")
 for tag, stage in (("swap", "pipeline:swap"), ("enhance", "pipeline:swap_enhance")):
   for faces in (1, 4):
-    # The profile's `_cuda` variants (fused 8-bit I/O), and the `_fp16` variants with CPU pre/post.
-    for io in ("", "-fp16io"):
-        d = json.load(open(os.path.join(live, f"live-{tag}-{faces}f{io}.json")))
-        variant = f"live-1080p-{faces}face" + ("s" if faces > 1 else "") + ("-fp16" if io else "-cuda")
+    # The h100 profile (`_cuda` variants, CUDA graphs on) and the same profile with graphs off.
+    for graphs in ("", "-nographs"):
+        d = json.load(open(os.path.join(live, f"live-{tag}-{faces}f-h100{graphs}.json")))
+        variant = f"live-1080p-{faces}face" + ("s" if faces > 1 else "") + ("-nographs" if graphs else "-graphs")
         base = dict(profile="h100", model="pipeline", role="pipeline", variant=variant, stage=stage)
         rows.append(dict(base, statistic="fps", value=d["fps"], unit="1/s"))
         rows.append(dict(base, statistic="frames", value=d["frames"], unit="count"))
         rows.append(dict(base, statistic="dropped", value=d["dropped"], unit="count"))
         rows.append(dict(base, statistic="non_inference_share", value=100 * d["non_inference_share"], unit="percent"))
-stamp = "20261125T115300Z_vm-combined"
+# After every part (UTC stamps sort in time order; the live runs ended 13:07:33).
+stamp = "20261125T130800Z_vm-combined"
 json.dump(out, open(os.path.join(here, stamp + ".json"), "w"), indent=1)
 with open(os.path.join(here, stamp + ".csv"), "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=["profile", "model", "role", "variant", "stage", "statistic", "value", "unit"])

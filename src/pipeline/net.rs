@@ -109,19 +109,26 @@ impl Net {
             };
             let (mut bound, note) = bind(cfg)?;
             notes.extend(note);
-            // A captured CUDA graph must compute what a plain run computes: on the H100 the
-            // swapper's replay inside the pipeline returned NaN (bench-results/h100/README.md).
+            // A captured CUDA graph must compute what a plain run computes. It once did not: the
+            // binding's first plain run captured the graph on ORT's temporary buffers, and every
+            // replay wrote there instead of the bound outputs (bench-results/h100/README.md).
             // Two seeded random inputs, bound+graph vs the plain graph-free session; on a mismatch
-            // the model runs bound without graphs, and the run's notes say why.
+            // the model runs bound without graphs; the run's notes say which happened.
             if let Some(mut reference) = reference.filter(|_| notes.is_empty()) {
                 let mismatch = replay_mismatch(&mut reference, &mut bound)?;
                 drop(reference);
-                if let Some(why) = mismatch {
-                    drop(bound);
-                    let note =
-                        format!("CUDA graph replay disagreed with a plain run ({why}); running without CUDA graphs");
-                    bound = bind(&cfg.without_cuda_graphs())?.0;
-                    notes.push(note);
+                match mismatch {
+                    Some(why) => {
+                        drop(bound);
+                        let note = format!(
+                            "CUDA graph replay disagreed with a plain run ({why}); running without CUDA graphs"
+                        );
+                        bound = bind(&cfg.without_cuda_graphs())?.0;
+                        notes.push(note);
+                    }
+                    None => notes.push(format!(
+                        "CUDA graph captured; its replay agreed with a plain run on {REPLAY_CHECK_INPUTS} random inputs"
+                    )),
                 }
             }
             for n in &notes {
@@ -322,9 +329,12 @@ pub fn outputs_disagree(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> Optio
     None
 }
 
-/// Runs two random input sets through `bound` and through the graph-free `reference`.
+/// Seeded random input sets a captured graph's replay is checked on at load.
+const REPLAY_CHECK_INPUTS: usize = 2;
+
+/// Runs [`REPLAY_CHECK_INPUTS`] random input sets through `bound` and through the graph-free `reference`.
 fn replay_mismatch(reference: &mut SessionRunner, bound: &mut BoundSession) -> Result<Option<String>> {
-    for seed in [1u64, 2] {
+    for seed in 1..=REPLAY_CHECK_INPUTS as u64 {
         let inputs = random_inputs(bound, seed)?;
         let replay = bound.run(&inputs)?;
         let direct = reference.run(&inputs)?;

@@ -2,7 +2,10 @@
 //!
 //! A CUDA graph replays kernels on the device addresses captured in the first run, so inputs and
 //! outputs must live at fixed device buffers, updated in place before each run (a plain `run()` with
-//! CUDA graphs enabled fails in ort). [`BoundSession`] owns one set of buffers per session; its
+//! CUDA graphs enabled fails in ort). Only bound runs may capture: the probe run that learns the
+//! output shapes is a plain run, which [`SessionRunner`] keeps out of capture and replay (had it
+//! captured, every replay would read and write ORT's temporary copies instead of these buffers).
+//! [`BoundSession`] owns one set of buffers per session; its
 //! `run` takes `&mut self`, so sharing one across pipeline stages requires a lock around
 //! update→run→read ([`SharedBoundSession`]), which is exactly the race the reference had.
 
@@ -64,26 +67,10 @@ fn memory_info(device: BindDevice) -> Result<MemoryInfo<'static>> {
     .map_err(ort_err)
 }
 
-/// Where CUDA buffers come from: the session's own arena (default) or, with
-/// `FACEPERF_CUDA_BUFFERS=standalone`, copies made outside it (as ORT's CUDA-graph examples bind
-/// device values not owned by the session). An experiment switch while CUDA-graph replay gives
-/// wrong outputs on the H100 (bench-results/h100/README.md).
-fn standalone_buffers() -> bool {
-    std::env::var("FACEPERF_CUDA_BUFFERS").is_ok_and(|v| v == "standalone")
-}
-
-/// A device buffer shaped and typed like `t` (zeros when standalone; uninitialised otherwise).
-fn device_buffer(t: &Tensor, device: BindDevice, alloc: &Allocator) -> Result<DynTensor> {
-    match device {
-        BindDevice::Cuda(id) if standalone_buffers() => {
-            let host: DynTensor = super::session::to_value(t)?.downcast().map_err(ort_err)?;
-            host.to(AllocationDevice::CUDA, id).map_err(ort_err)
-        }
-        _ => {
-            let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
-            DynTensor::new(alloc, element_type(t)?, shape).map_err(ort_err)
-        }
-    }
+/// A buffer on `device`, shaped and typed like `t`, from the session's allocator (uninitialised).
+fn device_buffer(t: &Tensor, alloc: &Allocator) -> Result<DynTensor> {
+    let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
+    DynTensor::new(alloc, element_type(t)?, shape).map_err(ort_err)
 }
 
 fn element_type(t: &Tensor) -> Result<TensorElementType> {
@@ -121,7 +108,8 @@ fn write_host(dst: &mut DynTensor, t: &Tensor) -> Result<()> {
 
 impl BoundSession {
     /// Binds `runner`'s inputs and outputs to fixed buffers on `device`. Inputs with dynamic dims need
-    /// their shape in `shapes`. A first run on zero inputs learns the output shapes (and warms up).
+    /// their shape in `shapes`. A first, plain run on zero inputs learns the output shapes (and warms
+    /// up); it never captures a CUDA graph, so the first bound run is the one that does.
     pub fn new(runner: SessionRunner, device: BindDevice, shapes: &HashMap<String, Vec<i64>>) -> Result<BoundSession> {
         let mut runner = runner;
         let specs = runner.input_specs();
@@ -154,7 +142,7 @@ impl BoundSession {
         let mut binding = runner.session.create_binding().map_err(ort_err)?;
         let mut inputs = Vec::new();
         for (name, t) in &zero_inputs {
-            let buf = device_buffer(t, device, &device_alloc)?;
+            let buf = device_buffer(t, &device_alloc)?;
             binding.bind_input(name.as_str(), &buf).map_err(ort_err)?;
             inputs.push((name.clone(), buf));
         }
@@ -163,7 +151,7 @@ impl BoundSession {
         for (name, t) in &probe {
             let shape: Vec<i64> = t.dims.iter().map(|&d| d as i64).collect();
             let ty = element_type(t)?;
-            let mut buf = device_buffer(t, device, &device_alloc)?;
+            let mut buf = device_buffer(t, &device_alloc)?;
             binding.bind_output(name.as_str(), buf.view_mut()).map_err(ort_err)?;
             outputs.push((name.clone(), buf));
             host_outputs.push(DynTensor::new(&host_alloc, ty, shape).map_err(ort_err)?);
