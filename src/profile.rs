@@ -591,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn builtin_profiles_parse_and_the_nvidia_ones_bind_half_precision_without_graphs() {
+    fn builtin_profiles_parse_and_the_nvidia_ones_bind_half_precision_with_graphs() {
         for (name, text) in BUILTIN {
             let p = Profile::parse(text, name).unwrap();
             assert_eq!(p.name, name);
@@ -605,11 +605,15 @@ mod tests {
             assert_eq!(swapper.variant, want, "{name}");
             assert!(swapper.io_binding, "{name}");
             for role in Role::ALL {
-                for ep in &p.roles.get(role).providers {
+                let rc = p.roles.get(role);
+                for ep in &rc.providers {
                     let EpConfig::Cuda { conv_algo_search, .. } = ep else { panic!("{name}: {role:?} is not on CUDA") };
                     assert_eq!(conv_algo_search, "exhaustive", "{name} {role:?}");
-                    // Graph replay gave wrong outputs on the H100 (bench-results/h100/README.md).
-                    assert!(!ep.uses_cuda_graph(), "{name} {role:?}");
+                    // Graphs everywhere ORT can capture them (replay verified on the H100,
+                    // bench-results/h100/README.md); ORT refuses capture for the original
+                    // det_10g, which the cuda profile's detector uses.
+                    let refused = role == Role::Detector && rc.variant == Variant::Original;
+                    assert_eq!(ep.uses_cuda_graph(), !refused, "{name} {role:?}");
                 }
             }
         }
