@@ -4,6 +4,10 @@
 //! report. Each stage is a module; the `faceperf` binary (see [`cli`]) only parses arguments and
 //! calls into them.
 
+/// The commit this binary was built from (`git rev-parse HEAD` at build time, `+dirty` when tracked
+/// files differed from it, `unknown` without git): results record it beside the checkout they run in.
+pub const BUILD_COMMIT: &str = env!("FACEPERF_BUILD_COMMIT");
+
 pub mod bench;
 pub mod cli;
 pub mod fuzzing;

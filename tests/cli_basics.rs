@@ -121,3 +121,36 @@ fn inspect_of_a_corrupt_or_truncated_file_is_a_clear_error() {
     let line = assert_clean_failure(&o);
     assert!(line.contains("/nonexistent/model.onnx"), "{line}");
 }
+
+/// `--version` and `doctor` name the commit the binary was built from.
+#[test]
+fn version_names_the_build_commit() {
+    let o = run(Path::new(BIN), &["--version"], Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(faceperf::BUILD_COMMIT), "{out}");
+    assert!(out.starts_with(&format!("faceperf {} (", env!("CARGO_PKG_VERSION"))), "{out}");
+}
+
+/// Output piped into a reader that stops early (`faceperf doctor | head -1`) ends the process
+/// quietly, not with a "failed printing to stdout" panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .args(["doctor"])
+        .env_remove("ORT_DYLIB_PATH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    drop(child.stdout.take()); // the reader goes away before the first line is written
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(status.success() || status.signal() == Some(libc::SIGPIPE), "{status:?}: {err}");
+}

@@ -61,7 +61,12 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
     effective.name = name.into();
     BenchReport {
         schema_version: SCHEMA_VERSION,
-        tool: ToolInfo { name: "faceperf".into(), version: "0.1.0".into(), git_commit: "0123456789abcdef".into() },
+        tool: ToolInfo {
+            name: "faceperf".into(),
+            version: "0.1.0".into(),
+            git_commit: "0123456789abcdef".into(),
+            build_commit: String::new(),
+        },
         command_line: vec!["faceperf".into(), "bench".into(), "--profile".into(), "cpu".into()],
         started_utc: "2026-01-02T03:04:05Z".into(),
         finished_utc: "2026-01-02T03:05:05Z".into(),

@@ -13,8 +13,13 @@ out["comparisons"] = [c for r in runs for c in r.get("comparisons", [])]
 out["started_utc"] = runs[0]["started_utc"]
 out["finished_utc"] = runs[-1]["finished_utc"]
 out["command_line"] = ["ci/gpu-measure.sh (one `faceperf bench --role R` per role)"]
+# The per-role JSONs record `git_commit` from the lent machine's copy of the checkout, whose git
+# metadata was stale (3dc4a04+dirty); the binary was built here from 65d3f7b (README.md). Results
+# written since record the binary's own build commit (`tool.build_commit`).
+out["tool"] = dict(out["tool"], build_commit="65d3f7b855a745f87bbb8ad176b1067de6236c14")
 notes = out.get("notes", [])
-out["notes"] = notes + ["combined by bench-results/h100/combine.py from " + ", ".join(os.path.basename(p) for p in parts)]
+out["notes"] = notes + ["tool.build_commit set by combine.py: the binary was built from 65d3f7b; git_commit is the lent machine's stale checkout metadata",
+                        "combined by bench-results/h100/combine.py from " + ", ".join(os.path.basename(p) for p in parts)]
 rows = []
 for p in parts:
     with open(p[:-5] + ".csv") as f:

@@ -279,11 +279,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     let (finished_utc, _) = results::utc_now();
     Ok(BenchReport {
         schema_version: SCHEMA_VERSION,
-        tool: ToolInfo {
-            name: "faceperf".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            git_commit: results::git_commit(&git_dir),
-        },
+        tool: ToolInfo::current(&git_dir),
         command_line: opts.command_line.clone(),
         started_utc,
         finished_utc,

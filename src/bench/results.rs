@@ -32,6 +32,31 @@ pub struct ToolInfo {
     pub version: String,
     /// `git rev-parse HEAD` of the source checkout, `+dirty` when it has uncommitted changes, else `unknown`.
     pub git_commit: String,
+    /// The commit the binary was built from ([`crate::BUILD_COMMIT`]); differs from `git_commit`
+    /// when a binary runs in another checkout (empty in results written before it was recorded).
+    #[serde(default)]
+    pub build_commit: String,
+}
+
+impl ToolInfo {
+    /// The commit that produced the results: the binary's build commit when recorded, else the
+    /// checkout's.
+    pub fn source_commit(&self) -> &str {
+        match self.build_commit.as_str() {
+            "" | "unknown" => &self.git_commit,
+            b => b,
+        }
+    }
+
+    /// This binary, run in the checkout at `git_dir`.
+    pub fn current(git_dir: &Path) -> ToolInfo {
+        ToolInfo {
+            name: "faceperf".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: git_commit(git_dir),
+            build_commit: crate::BUILD_COMMIT.into(),
+        }
+    }
 }
 
 /// The ONNX Runtime that ran the models.
@@ -607,6 +632,21 @@ pub fn git_commit(dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_build_commit_names_the_code_unless_unrecorded() {
+        let old: ToolInfo =
+            serde_json::from_str(r#"{"name":"faceperf","version":"0.1.0","git_commit":"abc+dirty"}"#).unwrap();
+        assert_eq!(old.build_commit, "");
+        assert_eq!(old.source_commit(), "abc+dirty");
+        let away = ToolInfo { build_commit: "def".into(), ..old.clone() };
+        assert_eq!(away.source_commit(), "def");
+        let unknown = ToolInfo { build_commit: "unknown".into(), ..old };
+        assert_eq!(unknown.source_commit(), "abc+dirty");
+        let here = ToolInfo::current(Path::new(env!("CARGO_MANIFEST_DIR")));
+        assert_eq!(here.build_commit, crate::BUILD_COMMIT);
+        assert!(!crate::BUILD_COMMIT.is_empty());
+    }
 
     #[test]
     fn utc_conversion() {

@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, _a: Args) -> Result<ExitCode> {
         print_json(&report)?;
     } else {
         let h = &report.hardware;
-        println!("faceperf {}", env!("CARGO_PKG_VERSION"));
+        println!("faceperf {} (built from {})", env!("CARGO_PKG_VERSION"), crate::BUILD_COMMIT);
         println!("os:        {} {} ({}), kernel {}", h.os, h.os_version, h.arch, h.kernel);
         println!("host:      {}", h.hostname);
         let phys = h.physical_cores.map(|p| format!(", {p} physical")).unwrap_or_default();

@@ -14,9 +14,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `--version`: the package version and the commit the binary was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FACEPERF_BUILD_COMMIT"), ")");
+
 /// Make live face-swap pipelines fast, and prove it.
 #[derive(Debug, Parser)]
-#[command(name = "faceperf", version, about, propagate_version = true)]
+#[command(name = "faceperf", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// ONNX Runtime library to load (otherwise ORT_DYLIB_PATH, the active Python's onnxruntime, then .ort/)
     #[arg(long, global = true, value_name = "PATH")]

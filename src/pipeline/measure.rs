@@ -244,6 +244,8 @@ pub struct AdaptiveChoice {
 /// The result of a measured run: settings, totals, per-stage statistics and the frame records.
 #[derive(Debug, Clone, Serialize)]
 pub struct MeasureReport {
+    /// The commit the binary was built from ([`crate::BUILD_COMMIT`]).
+    pub build_commit: String,
     /// Source description.
     pub source: String,
     /// Detector, recogniser, swapper, enhancer and landmark model files (when used).
@@ -336,6 +338,7 @@ impl MeasureReport {
         let rejected_outputs = records.iter().map(|r| r.rejected).sum();
         let work_ms = records.iter().map(FrameRecord::work_us).sum::<f64>() / 1000.0;
         MeasureReport {
+            build_commit: crate::BUILD_COMMIT.into(),
             source: String::new(),
             models: vec![],
             detection_interval: 1,

@@ -240,11 +240,12 @@ fn reproduce(opts: &ReportOptions, runs: &[Run], selected: usize, baseline: Opti
             );
             continue;
         }
-        let commit = run.report.tool.git_commit.trim_end_matches("+dirty");
+        let source_commit = run.report.tool.source_commit();
+        let commit = source_commit.trim_end_matches("+dirty");
         let args: Vec<String> = run.report.command_line.iter().skip(1).map(|a| shell_quote(a)).collect();
         let models = &run.report.settings.models_dir;
         let _ = writeln!(s, "```sh\ngit checkout {commit}");
-        if run.report.tool.git_commit.ends_with("+dirty") {
+        if source_commit.ends_with("+dirty") {
             let _ = writeln!(s, "# note: the run was made from a checkout with uncommitted changes");
         }
         if models.to_string_lossy().contains("replica-") {

@@ -382,7 +382,11 @@ pub fn provenance(runs: &[Run]) -> String {
             .join("<br>")
     }));
     s.push_str(&field("tool", &|r| {
-        format!("{} {} @ `{}`", r.report.tool.name, r.report.tool.version, r.report.tool.git_commit)
+        let t = &r.report.tool;
+        match t.source_commit() {
+            c if c == t.git_commit => format!("{} {} @ `{}`", t.name, t.version, c),
+            c => format!("{} {} built from `{}` (run in a checkout at `{}`)", t.name, t.version, c, t.git_commit),
+        }
     }));
     s.push_str(&field("profile", &|r| format!("{} ({})", r.report.profile.name, r.report.profile.source)));
     s.push_str(&field("settings", &|r| {
