@@ -56,7 +56,8 @@ impl SessionConfig {
         self.providers.iter().any(EpConfig::uses_cuda_graph)
     }
 
-    /// The same settings with CUDA graphs off (a plain `run()` with graphs on is not allowed).
+    /// The same settings with CUDA graphs off: reference sessions for the replay checks, and
+    /// fallbacks when capture fails.
     pub fn without_cuda_graphs(&self) -> SessionConfig {
         let mut c = self.clone();
         for p in &mut c.providers {
