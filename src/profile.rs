@@ -596,8 +596,8 @@ mod tests {
             let p = Profile::parse(text, name).unwrap();
             assert_eq!(p.name, name);
         }
-        // cuda: the `_fp16` swapper; h100: the measured `_cuda` variants (fp16 + fused 8-bit I/O).
-        for (name, want) in [("cuda", Variant::Fp16), ("h100", Variant::Cuda)] {
+        // Both run the `_cuda` variants (fp16 swapper and enhancer, fused 8-bit I/O).
+        for (name, want) in [("cuda", Variant::Cuda), ("h100", Variant::Cuda)] {
             let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
             let p = Profile::parse(text, name).unwrap();
             assert!(p.bench.variants.contains(&Variant::Fp16), "{name}");
