@@ -428,3 +428,22 @@ fn a_latency_whose_bound_outputs_failed_their_check_is_marked_unverified() {
     assert!(marked.iter().all(|l| l.contains("swapper")), "{marked:#?}");
     assert!(md.contains("‡ The run's own check found these bound outputs different"), "{md}");
 }
+
+/// A run made by a binary built elsewhere than the checkout it ran in (a lent GPU machine with a
+/// stale copy): the provenance names both commits and the reproduction checks out the build commit.
+#[test]
+fn provenance_prefers_the_binary_build_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("bench-results");
+    let mut run = run_report("cpu", all_roles([8.0, 1.5, 12.0, 95.0, 1400.0], 3));
+    run.tool.git_commit = "0123456789abcdef+dirty".into();
+    run.tool.build_commit = "fedcba9876543210".into();
+    write_run(&results, &run, "20260104T000000Z");
+    let g = generate(&options(&results, &dir.path().join("reports"), &["cpu"], None)).unwrap();
+    let md = std::fs::read_to_string(&g.markdown).unwrap();
+    let prov = section(&md, "Provenance");
+    assert!(prov.contains("built from `fedcba9876543210` (run in a checkout at `0123456789abcdef+dirty`)"), "{prov}");
+    let repro = section(&md, "How to reproduce");
+    assert!(repro.contains("git checkout fedcba9876543210"), "{repro}");
+    assert!(!repro.contains("uncommitted changes"), "{repro}");
+}
