@@ -3,8 +3,9 @@
 # cuda variants (proven equivalent on ORT CPU first), the model benchmark fp32 vs fp16 vs cuda with and
 # without CUDA graphs, A/B runs of the CUDA EP options that change the fp16 ratio (TF32, NHWC), and
 # the live pipeline on a synthetic 1920x1080 source (swap-only and swap+enhance, 1 and 4 faces) with
-# the profile's `_cuda` variants (8-bit I/O fused into the models) and, for comparison, with the
-# `_fp16` variants (pre/post-processing on the CPU). Everything lands in $OUT.
+# the profile as it is (`_cuda` variants: 8-bit I/O fused into the models; CUDA graphs), the same
+# without CUDA graphs, and with the `_fp16` variants (pre/post-processing on the CPU). Everything
+# lands in $OUT.
 #
 #   FACEPERF=./target/release/faceperf OUT=/tmp/h100 bash ci/gpu-measure.sh
 #   PROFILE=cpu SCALE=tiny FRAMES=30 ...   (a quick dry run of the same steps on a CPU machine)
