@@ -151,6 +151,9 @@ fn bench_run_writes_csv_and_json_with_provenance() {
     // A variant that cannot be made is reported with its reason, not measured.
     let e = bench::variant_file(rt, &out_of_tree(), Role::Swapper, Variant::Fp16, None).unwrap_err();
     assert!(e.contains("not found"), "{e}");
+    // So is a missing original: listed, not attempted as a job.
+    let e = bench::variant_file(rt, &out_of_tree(), Role::Swapper, Variant::Original, None).unwrap_err();
+    assert!(e.contains("not found"), "{e}");
 
     // The live pipeline ran in measure mode after the models, with per-stage statistics.
     assert!(report.notes.iter().all(|n| !n.contains("pipeline run failed")), "{:?}", report.notes);

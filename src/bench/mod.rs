@@ -92,6 +92,9 @@ pub fn variant_file(
     variant: Variant,
     progress: Option<&indicatif::ProgressBar>,
 ) -> std::result::Result<(PathBuf, Option<VariantOrigin>), String> {
+    if !original.is_file() {
+        return Err("model file not found (variants are made from it)".into());
+    }
     match crate::optimize::variant_of(rt, original, role, variant, None, progress) {
         Ok(None) => Ok((original.to_path_buf(), None)),
         Ok(Some(o)) => Ok((
@@ -103,7 +106,6 @@ pub fn variant_file(
                 sidecar: o.sidecar_path,
             }),
         )),
-        Err(e) if !original.is_file() => Err(format!("{}", e.root_cause())),
         Err(e) => Err(format!("{e:#}")),
     }
 }
