@@ -17,6 +17,7 @@ pub mod optimize;
 pub mod partition;
 pub mod pipeline;
 pub mod profile;
+pub mod provenance;
 pub mod report;
 pub mod rewrite;
 pub mod runtime;

@@ -198,9 +198,8 @@ fn detector_given_as_swapper() {
     assert_nothing_written(&ws.out());
 
     // live refuses it before building any session.
-    let scrfd = faceperf::util::assets::shared_file("models/real/scrfd_500m_bnkps.onnx").unwrap();
     let csv = s(&ws.out().join("run.csv"));
-    let o = run(&["live", "--models", &s(&models), "--detector", &s(&scrfd), "--frames", "2", "--csv", &csv], &ws.root);
+    let o = run(&["live", "--models", &s(&models), "--detector", &s(&det), "--frames", "2", "--csv", &csv], &ws.root);
     assert_eq!(clean_failure(&o), line2);
     assert_nothing_written(&ws.out());
 }

@@ -50,7 +50,7 @@ fn fused(rt: &Runtime, original: &Path, role: Role, dir: &Path) -> PathBuf {
 }
 
 fn astronaut() -> Frame {
-    let img = image::open(shared_file("media/astronaut.png").unwrap()).unwrap().to_rgb8();
+    let img = faceperf::util::assets::astronaut().unwrap();
     Frame::from_rgb_image(img)
 }
 
@@ -74,7 +74,8 @@ fn one_face(det: &mut Detector, frame: &Frame) -> Face {
 }
 
 #[test]
-fn every_stage_on_a_fused_variant_matches_the_cpu_pre_and_post_processing() {
+#[ignore = "needs the real SCRFD weights from ../shared; ci/test.sh runs it when they are there"]
+fn needs_shared_every_stage_on_a_fused_variant_matches_the_cpu_pre_and_post_processing() {
     let rt = runtime::init(None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let replicas = ensure_replicas(Scale::Tiny).unwrap();
@@ -145,7 +146,8 @@ fn every_stage_on_a_fused_variant_matches_the_cpu_pre_and_post_processing() {
 }
 
 #[test]
-fn a_feed_of_the_wrong_type_is_a_clear_error() {
+#[ignore = "needs the real SCRFD weights from ../shared; ci/test.sh runs it when they are there"]
+fn needs_shared_a_feed_of_the_wrong_type_is_a_clear_error() {
     let rt = runtime::init(None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = fused(rt, &scrfd(), Role::Detector, dir.path());
@@ -156,7 +158,8 @@ fn a_feed_of_the_wrong_type_is_a_clear_error() {
 }
 
 #[test]
-fn a_live_run_loads_the_profiles_cuda_variants_and_swaps_every_frame() {
+#[ignore = "needs the real SCRFD weights from ../shared; ci/test.sh runs it when they are there"]
+fn needs_shared_a_live_run_loads_the_profiles_cuda_variants_and_swaps_every_frame() {
     let rt = runtime::init(None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut profile = pipeline::cpu_profile(1);

@@ -63,9 +63,9 @@ impl Photo {
         Ok(Photo { rgb, face })
     }
 
-    /// `media/astronaut.png` from the shared assets.
+    /// The built-in astronaut photo (`assets/media/astronaut.png`).
     pub fn astronaut() -> Result<Photo> {
-        Photo::load(&crate::util::assets::shared_file("media/astronaut.png")?, ASTRONAUT_FACE)
+        Ok(Photo { rgb: crate::util::assets::astronaut()?, face: ASTRONAUT_FACE })
     }
 
     /// The face crop resized to `h`×`w`.

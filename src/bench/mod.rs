@@ -48,7 +48,7 @@ pub struct BenchOptions {
     pub variants: Option<Vec<Variant>>,
     /// Entries kept per per-op table.
     pub top_n: usize,
-    /// Photo with a face for the inputs and its face box; `None` = the shared `astronaut.png`.
+    /// Photo with a face for the inputs and its face box; `None` = the built-in `astronaut.png`.
     pub image: Option<(PathBuf, (u32, u32, u32))>,
     /// Hide the progress bar.
     pub quiet: bool,
@@ -159,7 +159,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     };
     let (image_path, photo) = match &opts.image {
         Some((p, face)) => (p.clone(), Photo::load(p, *face)?),
-        None => (crate::util::assets::shared_file("media/astronaut.png")?, Photo::astronaut()?),
+        None => (PathBuf::from(crate::util::assets::ASTRONAUT_NAME), Photo::astronaut()?),
     };
 
     // Jobs: each role's variants, in a fixed order so variants sit side by side.
@@ -247,7 +247,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     let mut notes = Vec::new();
     let pipeline = if profile.bench.pipeline_frames > 0 {
         bar.set_message("pipeline");
-        match run_pipeline(rt, &profile, &dir, opts.models_dir.is_none()) {
+        match run_pipeline(rt, &profile, &dir) {
             Ok(p) => Some(p),
             Err(e) => {
                 notes.push(format!("the pipeline run failed: {e:#}"));
@@ -276,8 +276,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
             hardware.logical_cores
         ));
     }
-    let source_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let git_dir = if source_dir.is_dir() { source_dir.to_path_buf() } else { std::env::current_dir()? };
+    let git_dir = crate::util::paths::checkout().unwrap_or(std::env::current_dir()?);
     let (finished_utc, _) = results::utc_now();
     Ok(BenchReport {
         schema_version: SCHEMA_VERSION,
@@ -286,12 +285,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
         started_utc,
         finished_utc,
         hardware,
-        ort: OrtInfo {
-            version: rt.version.clone(),
-            library: rt.library.clone(),
-            source: rt.source.clone(),
-            providers: rt.providers.clone(),
-        },
+        ort: OrtInfo::of(rt),
         profile: ProfileInfo {
             name: profile.name.clone(),
             source: opts.profile.source.clone(),
@@ -324,19 +318,12 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
 }
 
 /// The live pipeline in measure mode on a synthetic clip at the profile's camera size, with the
-/// profile's pipeline settings and each role's variant and providers.
-/// With replicas, the detector is the real SCRFD-500M from the shared assets when present: a
-/// replica's random weights find random faces (or none, and the identity photo then has no face).
-fn run_pipeline(rt: &Runtime, profile: &Profile, dir: &Path, replicas: bool) -> Result<PipelineResult> {
+/// profile's pipeline settings and each role's variant and providers. With a replica detector the
+/// stages take the faces the synthetic source placed (the pipeline's notes say so).
+fn run_pipeline(rt: &Runtime, profile: &Profile, dir: &Path) -> Result<PipelineResult> {
     let mut cfg = crate::pipeline::Config::new(profile.clone(), dir);
     cfg.variant_dir = Some(dir.to_path_buf());
     let mut notes = Vec::new();
-    if replicas {
-        if let Ok(real) = crate::util::assets::shared_file("models/real/scrfd_500m_bnkps.onnx") {
-            notes.push(format!("detector: the real SCRFD-500M ({}) instead of the replica", real.display()));
-            cfg.models.detector = real;
-        }
-    }
     if let crate::pipeline::SourceSpec::Synthetic(s) = &mut cfg.source {
         s.faces = profile.bench.pipeline_faces.max(1);
     }
@@ -363,6 +350,8 @@ fn run_pipeline(rt: &Runtime, profile: &Profile, dir: &Path, replicas: bool) -> 
         many_faces: r.many_faces,
         models: r.models.clone(),
         non_inference_share: r.non_inference_share,
+        faces_from: serde_json::to_value(r.faces_from)?.as_str().unwrap_or_default().to_string(),
+        frames_without_face: Some(r.frames_without_face),
         notes: notes.into_iter().chain(r.notes.iter().cloned()).collect(),
     })
 }
@@ -448,6 +437,13 @@ pub fn render(r: &BenchReport) -> String {
             p.enhancer_interval,
             p.latency_ms.as_ref().map(|l| format!(", latency median {:.1} ms", l.median)).unwrap_or_default()
         );
+        if let Some(n) = p.frames_without_face {
+            let how = match p.faces_from.as_str() {
+                "source" => "placed by the synthetic source (the detector is a replica; it ran for its cost)",
+                _ => "detected",
+            };
+            let _ = writeln!(s, "  faces: {how}; {n} of {} frames without a face", p.frames);
+        }
         for (i, (stage, st)) in p.stages.iter().enumerate() {
             let share = p.stage_share.get(i).map(|x| 100.0 * x).unwrap_or(0.0);
             let _ = writeln!(

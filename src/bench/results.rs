@@ -70,6 +70,18 @@ pub struct OrtInfo {
     pub providers: Vec<String>,
 }
 
+impl OrtInfo {
+    /// The runtime `rt` as loaded.
+    pub fn of(rt: &crate::runtime::Runtime) -> OrtInfo {
+        OrtInfo {
+            version: rt.version.clone(),
+            library: rt.library.clone(),
+            source: rt.source.clone(),
+            providers: rt.providers.clone(),
+        }
+    }
+}
+
 /// The profile as used.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProfileInfo {
@@ -267,6 +279,13 @@ pub struct PipelineResult {
     /// Share of the pipeline's own (non-inference) work in its processing time.
     #[serde(default)]
     pub non_inference_share: f64,
+    /// Where the stages' faces came from: `detector`, or `source` (the synthetic source's placement,
+    /// with a replica detector run for its cost); empty in results written before it was recorded.
+    #[serde(default)]
+    pub faces_from: String,
+    /// Frames in which no face was found or given (`None` in older results).
+    #[serde(default)]
+    pub frames_without_face: Option<usize>,
     #[serde(default)]
     pub notes: Vec<String>,
 }
@@ -472,6 +491,9 @@ impl BenchReport {
             out.push(row("fps", p.fps, "1/s"));
             out.push(row("wall", 1000.0 * p.wall_s, "ms"));
             out.push(row("dropped", p.dropped as f64, "count"));
+            if let Some(n) = p.frames_without_face {
+                out.push(row("frames_without_face", n as f64, "count"));
+            }
         }
         out
     }

@@ -39,11 +39,12 @@ pub struct Args {
     /// Replica scale when --models is not given (generated on first use)
     #[arg(long, value_enum, default_value = "tiny")]
     pub scale: Scale,
-    /// Detector model (default: <models>/det_10g.onnx; with replicas, the real SCRFD-500M from the
-    /// shared test assets when present, since a replica's random weights find random faces)
+    /// Detector model (default: <models>/det_10g.onnx). A replica detector (random weights) runs for
+    /// its cost while the stages take the faces the synthetic source placed; a real one's detections
+    /// are used
     #[arg(long, value_name = "ONNX")]
     pub detector: Option<PathBuf>,
-    /// Photo whose face is swapped in (default: the shared astronaut.png)
+    /// Photo whose face is swapped in (default: the built-in astronaut.png)
     #[arg(long, value_name = "IMAGE")]
     pub identity: Option<PathBuf>,
     /// Faces in the synthetic scene
@@ -92,24 +93,21 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     for f in loaded.profile.check_or_fallback(rt, a.fallback_cpu)? {
         eprintln!("note: {} runs on {} ({} missing)", f.role.name(), f.used, f.missing.join(", "));
     }
-    let (models_dir, replicas) = match &a.models {
-        Some(d) => (d.clone(), d.join(crate::models::synth::STAMP_FILE).is_file()),
+    let models_dir = match &a.models {
+        Some(d) => d.clone(),
         None => {
             if !ctx.json {
                 eprintln!("using {} replicas (generated on first use)", a.scale.name());
             }
-            (crate::models::synth::ensure_replicas(a.scale)?, true)
+            crate::models::synth::ensure_replicas(a.scale)?
         }
     };
     let mut cfg = Config::new(loaded.profile, &models_dir);
     // Variants of models outside the folder (the shared SCRFD) go into it too.
     cfg.variant_dir = Some(models_dir.clone());
-    cfg.models.detector = match (&a.detector, replicas) {
-        (Some(p), _) => p.clone(),
-        (None, true) => crate::util::assets::shared_file("models/real/scrfd_500m_bnkps.onnx")
-            .unwrap_or_else(|_| cfg.models.detector.clone()),
-        (None, false) => cfg.models.detector.clone(),
-    };
+    if let Some(p) = &a.detector {
+        cfg.models.detector = p.clone();
+    }
     cfg.source = SourceSpec::parse(&a.source)?;
     if let SourceSpec::Synthetic(s) = &mut cfg.source {
         s.width = cfg.profile.camera.width;
@@ -153,7 +151,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         cfg.frames = Some(300);
     }
 
-    let report = pipeline::run(rt, &cfg)?;
+    let mut report = pipeline::run(rt, &cfg)?;
+    if let Some(p) = report.provenance.as_mut() {
+        p.command_line = std::env::args().collect();
+    }
     if let Some(p) = &a.csv {
         report.write_csv(p)?;
         if !ctx.json {

@@ -132,7 +132,7 @@ fn list_cmd(ctx: &Ctx, a: ListArgs) -> Result<ExitCode> {
         println!("{:<20} {:<11} {:<19} {}", ar.name, "archive", ar.status.name(), ar.file);
     }
     if !l.assets.is_empty() {
-        println!("test assets (shared folder):");
+        println!("assets (built in, or test assets of faceperf's own tests in shared/; no command needs those):");
     }
     for s in &l.assets {
         let kind = match s.kind {

@@ -155,6 +155,18 @@ pub fn list(manifest: &Manifest, dir: &Path) -> Result<Listing> {
     }
     let mut assets = Vec::new();
     for a in &manifest.assets {
+        if let Some(bytes) = a.builtin_bytes() {
+            let ok = crate::util::hash::sha256_hex(bytes) == a.sha256;
+            assets.push(AssetStatus {
+                name: a.name.clone(),
+                kind: a.kind,
+                rel_path: a.path.clone(),
+                path: Some(format!("built in (assets/{})", a.path)),
+                status: if ok { LocalStatus::Verified } else { LocalStatus::Mismatched },
+                problem: (!ok).then(|| "the built-in bytes do not match the manifest's sha256".to_string()),
+            });
+            continue;
+        }
         let (path, status, problem) = match a.locate() {
             Err(e) => (None, LocalStatus::Missing, Some(format!("{e:#}"))),
             Ok(p) => {

@@ -10,18 +10,10 @@ use serde::Serialize;
 
 use super::manifest::{Archive, Asset, ModelEntry};
 
-/// The default models folder: `$FACEPERF_MODELS` when set, else `models/` of the source checkout
-/// this binary was built from (so tests, `cargo run` and the built binary share it), else
-/// `models/` under the current folder.
+/// The default models folder (see [`crate::util::paths::models_dir`]): `$FACEPERF_MODELS`, else
+/// `models/` of the faceperf checkout around the current folder, else the per-user cache.
 pub fn default_dir() -> PathBuf {
-    if let Some(root) = std::env::var_os("FACEPERF_MODELS") {
-        return PathBuf::from(root);
-    }
-    let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if crate_root.join("Cargo.toml").is_file() {
-        return crate_root.join("models");
-    }
-    PathBuf::from("models")
+    crate::util::paths::models_dir()
 }
 
 /// What the manifest publishes about a file's content.

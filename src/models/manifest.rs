@@ -275,12 +275,23 @@ pub struct Asset {
     /// Where it comes from.
     #[serde(default)]
     pub origin: String,
+    /// Built into the binary (`assets/<path>` in the repository) rather than read from `shared/`.
+    #[serde(default)]
+    pub builtin: bool,
 }
 
 impl Asset {
     /// The asset's path in the shared folder (errors when the folder or the file is missing).
     pub fn locate(&self) -> Result<PathBuf> {
         crate::util::assets::shared_file(&self.path)
+    }
+
+    /// The bytes of a built-in asset (`None` for test assets in `shared/`).
+    pub fn builtin_bytes(&self) -> Option<&'static [u8]> {
+        if !self.builtin {
+            return None;
+        }
+        crate::util::assets::builtin(&self.path)
     }
 }
 

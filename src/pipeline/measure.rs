@@ -241,9 +241,26 @@ pub struct AdaptiveChoice {
     pub reaches_target: bool,
 }
 
+/// Where the faces the stages worked on came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FacesFrom {
+    /// The detector's detections (tracked between detections).
+    #[default]
+    Detector,
+    /// The synthetic source's own placement (ground truth), because the detector is a replica with
+    /// random weights; the detector still ran for its cost.
+    Source,
+}
+
 /// The result of a measured run: settings, totals, per-stage statistics and the frame records.
 #[derive(Debug, Clone, Serialize)]
 pub struct MeasureReport {
+    /// What produced it: tool and build, hardware, ORT, each role's providers, model files with
+    /// sha256, command line (`None` only for reports built outside [`crate::pipeline::run`]).
+    pub provenance: Option<crate::provenance::Provenance>,
+    /// Where the faces came from (detections, or the source's ground truth with a replica detector).
+    pub faces_from: FacesFrom,
     /// The commit the binary was built from ([`crate::BUILD_COMMIT`]).
     pub build_commit: String,
     /// Source description.
@@ -338,6 +355,8 @@ impl MeasureReport {
         let rejected_outputs = records.iter().map(|r| r.rejected).sum();
         let work_ms = records.iter().map(FrameRecord::work_us).sum::<f64>() / 1000.0;
         MeasureReport {
+            provenance: None,
+            faces_from: FacesFrom::Detector,
             build_commit: crate::BUILD_COMMIT.into(),
             source: String::new(),
             models: vec![],
@@ -412,8 +431,14 @@ impl MeasureReport {
         );
         let _ = writeln!(
             out,
-            "faces: {} frame(s) without a face, at most {} in a frame; {} model output(s) with NaN/Inf discarded",
-            self.frames_without_face, self.most_faces, self.rejected_outputs
+            "faces ({}): {} frame(s) without a face, at most {} in a frame; {} model output(s) with NaN/Inf discarded",
+            match self.faces_from {
+                FacesFrom::Detector => "detected",
+                FacesFrom::Source => "placed by the source; the replica detector ran for its cost",
+            },
+            self.frames_without_face,
+            self.most_faces,
+            self.rejected_outputs
         );
         if let Some(why) = &self.stopped_by {
             let _ = writeln!(out, "stopped early: {why}");

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-pub use measure::{MeasureReport, Stage, StageSummary};
+pub use measure::{FacesFrom, MeasureReport, Stage, StageSummary};
 pub use sink::SinkSpec;
 pub use source::{SourceSpec, SyntheticConfig};
 
@@ -91,7 +91,7 @@ pub struct Config {
     pub variant_dir: Option<PathBuf>,
     /// Execution settings per role and camera settings.
     pub profile: Profile,
-    /// Photo of the face swapped in (its largest face); `None`: the shared `astronaut.png`.
+    /// Photo of the face swapped in (its largest face); `None`: the built-in `astronaut.png`.
     pub identity: Option<PathBuf>,
     /// Detect every n-th frame (≥ 1).
     pub detection_interval: usize,
@@ -235,18 +235,23 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     let mut detector = detect::Detector::load(rt, &files.detector, &dc, db, cfg.detector_side)?;
     detector.params.max_faces = if cfg.many_faces { cfg.max_faces.max(1) } else { 0 };
 
-    // The identity: the largest face of the photo, embedded once.
-    let identity_path = match &cfg.identity {
-        Some(p) => p.clone(),
-        None => crate::util::assets::shared_file("media/astronaut.png")
-            .context("no identity photo given (--identity PATH) and the shared astronaut.png is missing")?,
+    // A replica detector (random weights) finds no real face: it still runs on every detected
+    // frame for its cost, and the later stages take the faces the synthetic source placed.
+    let replica_detector = crate::models::synth::is_replica(&cfg.models.detector);
+    let source_faces = replica_detector && matches!(cfg.source, SourceSpec::Synthetic(_));
+    // The identity: the largest face of the photo, embedded once (the built-in photo's face is
+    // known, which a replica detector needs).
+    let (identity, identity_name) = crate::util::assets::photo_or_astronaut(cfg.identity.as_deref())?;
+    let photo = Frame::from_rgb_image(identity);
+    let source_face = if replica_detector && cfg.identity.is_none() {
+        detect::Face {
+            bbox: crate::util::assets::ASTRONAUT_FACE_BOX,
+            score: 1.0,
+            kps: crate::util::assets::ASTRONAUT_FACE_KPS,
+        }
+    } else {
+        largest_face(&mut detector, &photo, &format!("the identity photo {identity_name}"))?
     };
-    let photo = Frame::from_rgb_image(
-        image::open(&identity_path)
-            .with_context(|| format!("{}: cannot decode the identity photo", identity_path.display()))?
-            .to_rgb8(),
-    );
-    let source_face = largest_face(&mut detector, &photo, &format!("the identity photo {}", identity_path.display()))?;
     let (rc, rb) = session(p, Role::Recognizer);
     // What loading each model reported (a CUDA-graph fallback), tagged with its role.
     let tagged =
@@ -304,6 +309,7 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
         queue_depth: cfg.queue_depth,
         realtime: cfg.realtime,
         adaptive: cfg.adaptive_target_fps.map(|t| (t, cfg.probe_frames)),
+        source_faces,
     };
     let sink_desc = sink.describe();
     let mut report = scheduler::run(&mut detector, &mut st, src, sink.as_mut(), &settings)?;
@@ -312,6 +318,28 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     report.notes.extend(variant_notes);
     report.notes.extend(load_notes);
     report.models = used.iter().map(|&r| (r.name().to_string(), files.get(r).display().to_string())).collect();
+    report.faces_from = if source_faces { FacesFrom::Source } else { FacesFrom::Detector };
+    if source_faces {
+        report.notes.push(format!(
+            "faces: the detector {} is a replica (random weights): it ran for its cost, and the later stages used \
+             the faces the synthetic source placed",
+            cfg.models.detector.display()
+        ));
+    } else if replica_detector {
+        report.notes.push(format!(
+            "faces: the detector {} is a replica (random weights) and the source does not know its faces: what it \
+             finds is noise",
+            cfg.models.detector.display()
+        ));
+    }
+    let loaded: Vec<(Role, &Path)> = used.iter().map(|&r| (r, files.get(r))).collect();
+    report.provenance = Some(crate::provenance::Provenance::collect(rt, p, &loaded, |r| {
+        if r == Role::Detector {
+            replica_detector
+        } else {
+            crate::models::synth::is_replica(cfg.models.get(r))
+        }
+    })?);
     Ok(report)
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use super::adaptive;
-use super::detect::{Detection, Detector};
+use super::detect::{Detection, Detector, Face};
 use super::frame::Frame;
 use super::measure::{add_infer, Clock, FrameRecord, MeasureReport, Stage};
 use super::paste::{paste_back, MouthPatch, PasteMask};
@@ -55,6 +55,9 @@ pub struct Settings {
     pub realtime: bool,
     /// Adaptive mode: the target FPS and the frames to probe before choosing.
     pub adaptive: Option<(f64, usize)>,
+    /// Use the faces the source placed (ground truth) instead of the detector's, which still runs
+    /// for its cost: for replica detectors, whose random weights find no real face.
+    pub source_faces: bool,
 }
 
 /// A frame taken from the capture queue.
@@ -62,6 +65,8 @@ struct Captured {
     frame: Frame,
     index: u64,
     decode: (Instant, Instant),
+    /// Where the source placed the faces, when it knows.
+    truth: Option<Vec<Face>>,
 }
 
 /// A frame with its faces, waiting to be swapped.
@@ -159,7 +164,9 @@ fn capture_loop(
         let t0 = Instant::now();
         match source.next_frame() {
             Ok(Some(frame)) => {
-                if !queue.push(Captured { frame, index, decode: (t0, Instant::now()) }) {
+                let decoded = Instant::now();
+                let truth = source.last_frame_faces();
+                if !queue.push(Captured { frame, index, decode: (t0, decoded), truth }) {
                     break Ok(());
                 }
                 index += 1;
@@ -282,7 +289,11 @@ impl Loop<'_> {
                 add_infer(&mut rec, det.infer);
                 rec.detected = true;
                 since_detect = 0;
-                (frame, tracker.update(cap.index, &det.faces))
+                let found = match (&cap.truth, s.source_faces) {
+                    (Some(truth), true) => truth.as_slice(),
+                    _ => det.faces.as_slice(),
+                };
+                (frame, tracker.update(cap.index, found))
             } else {
                 let t0 = Instant::now();
                 let faces = tracker.predict(cap.index);

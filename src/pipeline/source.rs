@@ -9,6 +9,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
+use super::detect::Face;
 use super::frame::{Frame, PixelFormat};
 
 /// What the other sources are, for messages when one is unavailable.
@@ -33,6 +34,12 @@ pub trait Source: Send {
     }
     /// The next frame, or `None` at the end of the stream.
     fn next_frame(&mut self) -> Result<Option<Frame>>;
+    /// Where the faces are in the frame [`Source::next_frame`] returned last, when the source knows
+    /// (the synthetic source places them): ground truth for runs whose detector is a replica with
+    /// random weights, which finds no real face.
+    fn last_frame_faces(&self) -> Option<Vec<Face>> {
+        None
+    }
 }
 
 /// Which source to open, as given on the command line.
@@ -102,10 +109,10 @@ pub struct SyntheticConfig {
     pub faces: usize,
     /// Frame rate the motion is timed in (frame `i` shows time `i / fps`).
     pub fps: f64,
-    /// The face photo and the square face box in it (x, y, side); `None`: the shared `astronaut.png`.
+    /// The face photo and the square face box in it (x, y, side); `None`: the built-in
+    /// `astronaut.png`.
     pub face_image: Option<(PathBuf, (u32, u32, u32))>,
-    /// Background photo (scaled to cover the frame); `None`: the shared `coffee.png` if present, else
-    /// a generated gradient.
+    /// Background photo (scaled to cover the frame); `None`: the built-in `coffee.png`.
     pub background: Option<PathBuf>,
     /// Frames before the end of the stream (`None`: endless).
     pub frames: Option<u64>,
@@ -130,6 +137,31 @@ struct Patch {
     side: u32,
     rgb: Vec<u8>,
     alpha: Vec<u8>,
+    /// The face inside the patch, in patch pixels.
+    face: Face,
+}
+
+/// `f` scaled by `s` about the origin, then moved by (`dx`, `dy`).
+fn shift_face(f: &Face, dx: f32, dy: f32, s: f32) -> Face {
+    let [x1, y1, x2, y2] = f.bbox;
+    Face {
+        bbox: [x1 * s + dx, y1 * s + dy, x2 * s + dx, y2 * s + dy],
+        score: f.score,
+        kps: f.kps.map(|[x, y]| [x * s + dx, y * s + dy]),
+    }
+}
+
+/// A face photo given as a square box only: keypoints where ArcFace's 112×112 alignment template
+/// puts them inside that box (an estimate; the built-in photo's are measured).
+fn template_face((x, y, side): (u32, u32, u32)) -> Face {
+    const TEMPLATE: [[f32; 2]; 5] =
+        [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
+    let s = side as f32 / 112.0;
+    Face {
+        bbox: [x as f32, y as f32, (x + side) as f32, (y + side) as f32],
+        score: 1.0,
+        kps: TEMPLATE.map(|[u, v]| [x as f32 + u * s, y as f32 + v * s]),
+    }
 }
 
 /// A real face photo moving along smooth paths and breathing in size over a fixed background.
@@ -157,17 +189,23 @@ impl Synthetic {
         if cfg.width < 64 || cfg.height < 64 || cfg.faces == 0 || cfg.fps.is_nan() || cfg.fps <= 0.0 {
             bail!("synthetic source: need at least 64×64 pixels, one face and a positive fps");
         }
-        let (face_path, face_box) = match &cfg.face_image {
-            Some((p, b)) => (p.clone(), *b),
+        let (photo, face_box, face_in_photo) = match &cfg.face_image {
+            Some((p, b)) => {
+                let photo = image::open(p)
+                    .with_context(|| format!("{}: cannot decode the face photo", p.display()))?
+                    .to_rgb8();
+                (photo, *b, template_face(*b))
+            }
             None => (
-                crate::util::assets::shared_file("media/astronaut.png")
-                    .context("the synthetic source needs a face photo (--face PATH)")?,
+                crate::util::assets::astronaut()?,
                 crate::bench::inputs::ASTRONAUT_FACE,
+                Face {
+                    bbox: crate::util::assets::ASTRONAUT_FACE_BOX,
+                    score: 1.0,
+                    kps: crate::util::assets::ASTRONAUT_FACE_KPS,
+                },
             ),
         };
-        let photo = image::open(&face_path)
-            .with_context(|| format!("{}: cannot decode the face photo", face_path.display()))?
-            .to_rgb8();
         // The head with some context: 1.8× the face box, centred on it, clipped to the photo.
         let (fx, fy, fs) = face_box;
         let (cx, cy) = (fx as f32 + fs as f32 / 2.0, fy as f32 + fs as f32 / 2.0);
@@ -185,7 +223,9 @@ impl Synthetic {
                 alpha[(y * side + x) as usize] = (((1.0 - r) / 0.12).clamp(0.0, 1.0) * 255.0).round() as u8;
             }
         }
-        let patch = Patch { side, rgb: head.into_raw(), alpha };
+        // The face in patch pixels: where every rendered face is, scaled and moved with the patch.
+        let face = shift_face(&face_in_photo, -(x0 as f32), -(y0 as f32), 1.0);
+        let patch = Patch { side, rgb: head.into_raw(), alpha, face };
 
         let background = match &cfg.background {
             Some(p) => cover(
@@ -193,16 +233,20 @@ impl Synthetic {
                 cfg.width,
                 cfg.height,
             ),
-            None => match crate::util::assets::shared_file("media/coffee.png") {
-                Ok(p) => cover(
-                    &image::open(&p).with_context(|| format!("{}", p.display()))?.to_rgb8(),
-                    cfg.width,
-                    cfg.height,
-                ),
-                Err(_) => gradient(cfg.width, cfg.height),
-            },
+            None => cover(&crate::util::assets::coffee()?, cfg.width, cfg.height),
         };
         Ok(Synthetic { cfg, background, patch, index: 0 })
+    }
+
+    /// The faces of frame `i` as the source placed them (ground truth): box, the five keypoints and
+    /// score 1, in frame pixels, one per face in the scene.
+    pub fn faces(&self, i: u64) -> Vec<Face> {
+        (0..self.cfg.faces)
+            .map(|j| {
+                let (x0, y0, side) = self.placement(i, j);
+                shift_face(&self.patch.face, x0, y0, side / self.patch.side as f32)
+            })
+            .collect()
     }
 
     /// Where face `j` is in frame `i`: top-left corner and side in pixels.
@@ -278,20 +322,6 @@ impl Synthetic {
     }
 }
 
-/// A smooth colour gradient (the background when no photo is at hand).
-fn gradient(w: u32, h: u32) -> Frame {
-    let mut f = Frame::new(w, h, PixelFormat::Rgb);
-    for y in 0..h {
-        for x in 0..w {
-            let i = ((y * w + x) * 3) as usize;
-            f.data[i] = (40 + 120 * x / w) as u8;
-            f.data[i + 1] = (60 + 100 * y / h) as u8;
-            f.data[i + 2] = 90;
-        }
-    }
-    f
-}
-
 impl Source for Synthetic {
     fn describe(&self) -> String {
         format!(
@@ -315,6 +345,10 @@ impl Source for Synthetic {
         let f = self.render(self.index);
         self.index += 1;
         Ok(Some(f))
+    }
+
+    fn last_frame_faces(&self) -> Option<Vec<Face>> {
+        self.index.checked_sub(1).map(|i| self.faces(i))
     }
 }
 

@@ -115,12 +115,28 @@ pub fn profiles_in(results: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// The `.csv` files of one folder, sorted by name (UTC stamps sort in time order).
+/// How the headers of the other CSV files faceperf writes beside results begin: `live --csv`
+/// per-frame records and the optimize benchmark's timings (`examples/optimize_bench.rs`). They may
+/// sit in a results folder but are not result tables, so the report passes them by; any other
+/// header is an error naming the file.
+pub const OTHER_CSV_HEADERS: [&str; 2] = ["frame,source_index,", "stage,statistic,value,unit"];
+
+/// True for a CSV of one of the [`OTHER_CSV_HEADERS`] kinds.
+fn is_other_csv(path: &Path) -> bool {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(path) else { return false };
+    let mut first = String::new();
+    std::io::BufReader::new(f).read_line(&mut first).is_ok()
+        && OTHER_CSV_HEADERS.iter().any(|h| first.trim_end().starts_with(h))
+}
+
+/// The results `.csv` files of one folder (other CSV kinds left out), sorted by name (UTC stamps
+/// sort in time order).
 fn csv_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv") && !is_other_csv(p))
         .collect();
     files.sort();
     Ok(files)

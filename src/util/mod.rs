@@ -3,5 +3,6 @@
 pub mod assets;
 pub mod hash;
 pub mod hw;
+pub mod paths;
 pub mod progress;
 pub mod rng;

@@ -101,6 +101,16 @@ impl Stamp {
     }
 }
 
+/// True when `path` is one of faceperf's replicas: its folder's stamp records a file of that name
+/// with the same sha256. Replicas have random weights: a replica detector finds no real face.
+pub fn is_replica(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    let Some(stamp) = Stamp::read(dir) else { return false };
+    stamp.files.get(name).is_some_and(|want| sha256_file(path).is_ok_and(|got| &got == want))
+}
+
 /// Holds an exclusive lock on a replica folder until dropped.
 struct DirLock(fs::File);
 
