@@ -32,8 +32,29 @@ fn config(w: u32, h: u32, faces: usize, frames: u64) -> Config {
 
 #[test]
 fn the_synthetic_sources_ground_truth_is_where_it_draws_the_face() {
-    let photo = faceperf::util::assets::astronaut().unwrap();
-    let src = Synthetic::new(synthetic(640, 360, 2)).unwrap();
+    // A face photo with a coloured marker at each keypoint the source assumes for a box-only photo:
+    // wherever the source says a keypoint is, the frame must show that keypoint's marker.
+    const COLOURS: [[u8; 3]; 5] = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255]];
+    let dir = tempfile::tempdir().unwrap();
+    let (bx, by, side) = (100u32, 100u32, 200u32);
+    let probe = Synthetic::new(SyntheticConfig {
+        face_image: Some((faceperf::util::assets::ASTRONAUT_NAME.into(), (bx, by, side))),
+        ..synthetic(64, 64, 1)
+    });
+    assert!(probe.is_err(), "a face photo that is not a file is an error");
+    let mut photo = image::RgbImage::from_pixel(400, 400, image::Rgb([128, 128, 128]));
+    let template = Synthetic::template_keypoints((bx, by, side));
+    for (k, [x, y]) in template.into_iter().enumerate() {
+        for dy in -8i32..=8 {
+            for dx in -8i32..=8 {
+                photo.put_pixel((x as i32 + dx) as u32, (y as i32 + dy) as u32, image::Rgb(COLOURS[k]));
+            }
+        }
+    }
+    let path = dir.path().join("marked.png");
+    photo.save(&path).unwrap();
+    let cfg = SyntheticConfig { face_image: Some((path, (bx, by, side))), ..synthetic(640, 360, 2) };
+    let src = Synthetic::new(cfg).unwrap();
     for i in [0u64, 17, 60] {
         let frame = src.render(i).to_rgb_image();
         let faces = src.faces(i);
@@ -43,16 +64,18 @@ fn the_synthetic_sources_ground_truth_is_where_it_draws_the_face() {
             let [x1, y1, x2, y2] = f.bbox;
             assert!(x1 > x && y1 > y && x2 < x + side && y2 < y + side, "face {j} of frame {i} inside its patch");
             assert_eq!(f.score, 1.0);
-            // Each keypoint lands on the photo's pixel at that keypoint (within the resampling).
-            for (k, [u, v]) in faceperf::util::assets::ASTRONAUT_FACE_KPS.into_iter().enumerate() {
-                let want = photo.get_pixel(u as u32, v as u32).0;
-                let [px, py] = f.kps[k];
-                let got = frame.get_pixel(px as u32, py as u32).0;
-                let diff = want.iter().zip(got).map(|(a, b)| (*a as i32 - b as i32).abs()).max().unwrap();
-                assert!(diff <= 48, "face {j} kp {k} frame {i}: {want:?} vs {got:?}");
+            for (k, [px, py]) in f.kps.into_iter().enumerate() {
+                let got = frame.get_pixel(px.round() as u32, py.round() as u32).0;
+                let diff = COLOURS[k].iter().zip(got).map(|(a, b)| (*a as i32 - b as i32).abs()).max().unwrap();
+                assert!(diff <= 40, "face {j} keypoint {k} of frame {i}: {got:?}, want {:?}", COLOURS[k]);
             }
         }
     }
+    // The built-in photo's faces come from its measured keypoints, moved with the patch.
+    let builtin = Synthetic::new(synthetic(640, 360, 1)).unwrap();
+    let f = builtin.faces(5)[0];
+    let [le, re, nose, lm, rm] = f.kps;
+    assert!(le[0] < re[0] && lm[0] < rm[0] && le[1] < nose[1] && nose[1] < lm[1], "{f:?}");
 }
 
 #[test]
@@ -81,7 +104,8 @@ fn needs_shared_synthetic_scene_is_deterministic_and_the_detector_finds_each_fac
                 assert_eq!(hit.count(), 1, "face {j} of frame {i}");
                 // The source's ground truth agrees with the real detector.
                 let truth = src.faces(i)[j];
-                let best = found.iter().map(|d| faceperf::pipeline::detect::iou(&d.bbox, &truth.bbox)).fold(0.0, f32::max);
+                let best =
+                    found.iter().map(|d| faceperf::pipeline::detect::iou(&d.bbox, &truth.bbox)).fold(0.0, f32::max);
                 assert!(best > 0.7, "face {j} of frame {i}: IoU {best} with the detection");
             }
         }

@@ -153,14 +153,12 @@ fn shift_face(f: &Face, dx: f32, dy: f32, s: f32) -> Face {
 
 /// A face photo given as a square box only: keypoints where ArcFace's 112×112 alignment template
 /// puts them inside that box (an estimate; the built-in photo's are measured).
-fn template_face((x, y, side): (u32, u32, u32)) -> Face {
-    const TEMPLATE: [[f32; 2]; 5] =
-        [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
-    let s = side as f32 / 112.0;
+fn template_face(b: (u32, u32, u32)) -> Face {
+    let (x, y, side) = b;
     Face {
         bbox: [x as f32, y as f32, (x + side) as f32, (y + side) as f32],
         score: 1.0,
-        kps: TEMPLATE.map(|[u, v]| [x as f32 + u * s, y as f32 + v * s]),
+        kps: Synthetic::template_keypoints(b),
     }
 }
 
@@ -191,9 +189,8 @@ impl Synthetic {
         }
         let (photo, face_box, face_in_photo) = match &cfg.face_image {
             Some((p, b)) => {
-                let photo = image::open(p)
-                    .with_context(|| format!("{}: cannot decode the face photo", p.display()))?
-                    .to_rgb8();
+                let photo =
+                    image::open(p).with_context(|| format!("{}: cannot decode the face photo", p.display()))?.to_rgb8();
                 (photo, *b, template_face(*b))
             }
             None => (
@@ -236,6 +233,13 @@ impl Synthetic {
             None => cover(&crate::util::assets::coffee()?, cfg.width, cfg.height),
         };
         Ok(Synthetic { cfg, background, patch, index: 0 })
+    }
+
+    /// The five keypoints the source assumes for a face photo given as the square box `(x, y, side)`:
+    /// ArcFace's 112×112 alignment template scaled into the box.
+    pub fn template_keypoints((x, y, side): (u32, u32, u32)) -> [[f32; 2]; 5] {
+        let s = side as f32 / 112.0;
+        crate::pipeline::align::ARCFACE_112.map(|[u, v]| [x as f32 + u * s, y as f32 + v * s])
     }
 
     /// The faces of frame `i` as the source placed them (ground truth): box, the five keypoints and

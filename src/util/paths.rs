@@ -74,6 +74,9 @@ mod tests {
 
     #[test]
     fn this_crate_is_a_checkout() {
-        assert_eq!(checkout_above(Path::new(env!("CARGO_MANIFEST_DIR"))), Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))));
+        assert_eq!(
+            checkout_above(Path::new(env!("CARGO_MANIFEST_DIR"))),
+            Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        );
     }
 }
