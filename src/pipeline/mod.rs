@@ -176,7 +176,12 @@ fn largest_face(det: &mut detect::Detector, frame: &Frame, what: &str) -> Result
 /// changes its signature on purpose.
 fn check_role(role: Role, path: &Path) -> Result<()> {
     if !path.is_file() {
-        return Ok(());
+        bail!(
+            "the {} model {} is missing: get it with `faceperf models fetch` or `faceperf models import DIR`, \
+             pass --models DIR with the Deep-Live-Cam files, or leave out --models to run on generated replicas",
+            role.name(),
+            path.display()
+        );
     }
     let model = crate::onnx::Model::load(path)?;
     crate::models::signature::check(&model, role, &path.display().to_string())
