@@ -51,6 +51,10 @@ fn model(role: Role, variant: Variant, samples_ms: Vec<f64>) -> ModelResult {
         samples_ms,
         warnings: vec![],
         op_profile: None,
+        rounds: vec![],
+        median_ci: None,
+        quality: None,
+        planted_slowdown: None,
     }
 }
 
@@ -104,6 +108,12 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
             input_face_box: (0, 0, 128),
             bootstrap_resamples: 2000,
             bootstrap_seed: 1,
+            rounds: 0,
+            round_order: String::new(),
+            sessions: String::new(),
+            ci_method: String::new(),
+            ci_width_limit_pct: 3.0,
+            noise_threshold_pct: 2.0,
         },
         models,
         missing: vec![],
@@ -111,6 +121,9 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
         notes: vec![],
         load_average_start: Some([0.1, 0.1, 0.1]),
         load_average_end: Some([0.2, 0.1, 0.1]),
+        machine_start: None,
+        machine_end: None,
+        machine_changes: vec![],
     }
 }
 
