@@ -62,8 +62,6 @@ pub struct BenchOptions {
     pub quiet: bool,
     /// argv, for provenance.
     pub command_line: Vec<String>,
-    /// Rounds the budget is divided over (see [`rounds`]); at least 1.
-    pub rounds: usize,
     /// Flag medians whose 95% interval is wider than ± this percent.
     pub ci_width_pct: f64,
     /// Ratios within ± this percent of 1 are "no difference beyond noise".
@@ -75,7 +73,7 @@ pub struct BenchOptions {
 
 impl BenchOptions {
     /// Options for `profile` with every other setting at its default (all roles, the profile's
-    /// variants, [`rounds::DEFAULT_ROUNDS`] rounds, the default CI width and noise threshold).
+    /// variants and rounds, the default CI width and noise threshold).
     pub fn new(profile: LoadedProfile) -> BenchOptions {
         BenchOptions {
             profile,
@@ -87,7 +85,6 @@ impl BenchOptions {
             image: None,
             quiet: true,
             command_line: vec![],
-            rounds: rounds::DEFAULT_ROUNDS,
             ci_width_pct: rounds::DEFAULT_CI_WIDTH_PCT,
             noise_pct: rounds::DEFAULT_NOISE_PCT,
             test_ab_slowdown_pct: None,
@@ -381,8 +378,8 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
             crate::models::signature::check(&model, role, &original.display().to_string())?;
         }
     }
-    if opts.rounds == 0 {
-        bail!("--rounds must be at least 1");
+    if profile.bench.rounds == 0 {
+        bail!("bench: rounds must be at least 1");
     }
     let b = &profile.bench;
     let plan = RunPlan {
@@ -392,7 +389,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
         time_budget: Duration::from_secs_f64(b.time_budget_s),
         op_profile_runs: b.op_profile_runs,
         top_n: opts.top_n,
-        rounds: opts.rounds,
+        rounds: b.rounds,
     };
     let (image_path, photo) = match &opts.image {
         Some((p, face)) => (p.clone(), Photo::load(p, *face)?),

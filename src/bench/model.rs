@@ -316,12 +316,12 @@ fn op_profile(rt: &Runtime, job: &ModelJob<'_>, photo: &Photo, plan: &RunPlan, d
 
 impl RunPlan {
     /// The share of one round out of `self.rounds`: the time budget, the run limits and the warm-up
-    /// divided by the rounds (at least one measured run and one warm-up run per round).
+    /// divided by the rounds (at least one measured run per round).
     pub fn round_slice(&self) -> RunPlan {
         let k = self.rounds.max(1);
         RunPlan {
             warmup: match self.warmup {
-                Warmup::Runs(n) => Warmup::Runs(n.div_ceil(k as u32).max(1)),
+                Warmup::Runs(n) => Warmup::Runs(n.div_ceil(k as u32)),
                 Warmup::Seconds(s) => Warmup::Seconds(s / k as f64),
             },
             runs: self.runs.div_ceil(k).max(1),
@@ -368,7 +368,13 @@ pub fn bench_round(
         Some(d) => ms(d),
         None => ms(p.run_once()?),
     };
-    let (warmup_runs, warmup_ms) = warm_up(&mut p, slice.warmup)?;
+    // The fresh session's first run warms it up too: a time-based warm-up only spends what is left of
+    // its seconds (none when the first run took longer; heavy models on slow machines).
+    let (warmup_runs, warmup_ms) = match slice.warmup {
+        Warmup::Seconds(s) if first_run_ms >= 1000.0 * s => (0, 0.0),
+        Warmup::Seconds(s) => warm_up(&mut p, Warmup::Seconds(s - first_run_ms / 1000.0))?,
+        w => warm_up(&mut p, w)?,
+    };
     let started = Instant::now();
     let samples = measure(&mut p, slice, tick)?;
     let inputs = p.input_infos.clone();

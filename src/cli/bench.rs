@@ -73,8 +73,9 @@ pub struct Args {
     #[arg(long)]
     pub no_save: bool,
     /// Rounds: each runs every job once, interleaved, with a fresh session, for 1/N of the budget
-    #[arg(long, default_value_t = crate::bench::rounds::DEFAULT_ROUNDS, value_name = "N")]
-    pub rounds: usize,
+    /// (default: the profile's, else 10)
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<usize>,
     /// Flag medians whose 95% CI is wider than ± this percent
     #[arg(long, default_value_t = crate::bench::rounds::DEFAULT_CI_WIDTH_PCT, value_name = "PCT")]
     pub max_ci_width: f64,
@@ -89,7 +90,7 @@ pub struct Args {
 
 /// Checks the statistics options: a round count of at least 1, positive percentages.
 fn check_stats_args(a: &Args) -> Result<()> {
-    if a.rounds == 0 {
+    if a.rounds == Some(0) {
         bail!("--rounds must be at least 1 (1 = every job's runs at once, without rounds)");
     }
     for (name, v) in [("--max-ci-width", a.max_ci_width), ("--noise-threshold", a.noise_threshold)] {
@@ -146,6 +147,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     if let Some(s) = a.scale {
         b.scale = s;
     }
+    if let Some(k) = a.rounds {
+        b.rounds = k;
+    }
     loaded.profile.validate().context("command-line overrides")?;
     let image = match (&a.image, &a.face) {
         (Some(p), Some(f)) => Some((p.clone(), parse_face(f)?)),
@@ -161,7 +165,6 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         image,
         quiet: ctx.json,
         command_line: std::env::args().collect(),
-        rounds: a.rounds,
         ci_width_pct: a.max_ci_width,
         noise_pct: a.noise_threshold,
         test_ab_slowdown_pct: a.test_ab,
