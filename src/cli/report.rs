@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         }
         for f in &g.flags {
             let (profile, id, _, _) = &g.runs[f.run];
-            println!("flag: {profile}/{id} {} ({}): {}", f.model, f.variant, f.advice.join(" "));
+            println!("flag: {profile}/{id} {} ({}): {}", f.model, f.variant, f.advice.join("; "));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -414,9 +414,13 @@ pub fn quality(runs: &[Run], flags: &[metrics::Flag]) -> String {
                 format!("{} {}", runs[f.run].label(), prov_link(runs, f.run)),
                 format!("`{}`", f.model),
                 f.variant.clone(),
-                format!("{:.1}% {WIDE_MARK}", f.half_width_pct),
+                if f.ci_too_wide {
+                    format!("{:.1}% {WIDE_MARK}", f.half_width_pct)
+                } else {
+                    format!("{:.1}%", f.half_width_pct)
+                },
                 format!("±{}%", f.limit_pct),
-                cell(&f.advice.join(" ")),
+                cell(&f.advice.join("; ")),
             ]));
         }
     }
