@@ -368,16 +368,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     let fallbacks = profile.check_or_fallback(rt, opts.fallback_cpu)?;
     let roles: Vec<Role> = if opts.roles.is_empty() { Role::ALL.to_vec() } else { opts.roles.clone() };
     let dir = locate_models(opts, &roles)?;
-    // A model under the wrong role's name (a detector saved as inswapper_128.onnx) is refused
-    // before anything is measured. Variants are checked by `faceperf optimize` instead: fuse-io
-    // changes their I/O on purpose.
-    for &role in &roles {
-        let original = dir.join(role.default_file());
-        if original.is_file() {
-            let model = crate::onnx::Model::load(&original)?;
-            crate::models::signature::check(&model, role, &original.display().to_string())?;
-        }
-    }
+    check_signatures(&dir, &roles)?;
     if profile.bench.rounds == 0 {
         bail!("bench: rounds must be at least 1");
     }
@@ -406,16 +397,11 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     let _ = std::fs::remove_dir_all(&scratch);
     let machine_end = MachineState::read(gpu);
     let mut notes = Vec::new();
-    let pipeline = if profile.bench.pipeline_frames > 0 {
-        match run_pipeline(rt, &profile, &dir, opts.models_dir.is_none()) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                notes.push(format!("the pipeline run failed: {e:#}"));
-                None
-            }
-        }
-    } else {
-        None
+    let pipeline = match profile.bench.pipeline_frames {
+        0 => None,
+        _ => run_pipeline(rt, &profile, &dir, opts.models_dir.is_none())
+            .map_err(|e| notes.push(format!("the pipeline run failed: {e:#}")))
+            .ok(),
     };
     if models.is_empty() && pipeline.is_none() {
         let why: Vec<String> = missing.iter().map(|m| format!("{}: {}", m.path.display(), m.reason)).collect();
@@ -423,26 +409,11 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
     }
 
     let hardware = hw::detect();
-    let busy = |s: &MachineState| s.load_average.map(|l| l[0]).unwrap_or(0.0);
-    let worst = busy(&machine_start).max(busy(&machine_end));
+    let machine_changes = machine::changes(&machine_start, &machine_end, hardware.logical_cores);
+    let worst = [&machine_start, &machine_end].iter().filter_map(|m| m.load_average).map(|l| l[0]).fold(0.0, f64::max);
     let cores = hardware.logical_cores.max(1) as f64;
     flag_quality(&mut models, opts, plan.time_budget.as_secs_f64(), (worst > 0.0).then_some(worst / cores));
-    if worst > 0.5 * cores {
-        notes.push(format!(
-            "load average was {:.2} (start) / {:.2} (end) on {} logical cores: other processes competed for the CPU, \
-             so timings are noisier and slower than on a quiet machine",
-            busy(&machine_start),
-            busy(&machine_end),
-            hardware.logical_cores
-        ));
-    }
-    let machine_changes = machine::changes(&machine_start, &machine_end, hardware.logical_cores);
-    if !machine_changes.is_empty() {
-        notes.push(format!("the machine's state changed during the measurement: {}", machine_changes.join("; ")));
-    }
-    if opts.test_ab_slowdown_pct.is_some() {
-        notes.push("TEST ONLY: --test-ab added identical twins of every job (`@ab-twin`, with a planted slowdown when above 0 %); not a benchmark of the models".into());
-    }
+    notes.extend(run_notes(opts, &machine_start, &machine_end, &machine_changes, hardware.logical_cores));
     let source_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let git_dir = if source_dir.is_dir() { source_dir.to_path_buf() } else { std::env::current_dir()? };
     let (finished_utc, _) = results::utc_now();
@@ -478,6 +449,51 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
         machine_end: Some(machine_end),
         machine_changes,
     })
+}
+
+/// Refuses a model under the wrong role's name (a detector saved as inswapper_128.onnx) before
+/// anything is measured. Variants are checked by `faceperf optimize` instead: fuse-io changes their
+/// I/O on purpose.
+fn check_signatures(dir: &Path, roles: &[Role]) -> Result<()> {
+    for &role in roles {
+        let original = dir.join(role.default_file());
+        if original.is_file() {
+            let model = crate::onnx::Model::load(&original)?;
+            crate::models::signature::check(&model, role, &original.display().to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// The run's caveats: a loaded machine, a state that changed during the measurement, test-only twins.
+fn run_notes(
+    opts: &BenchOptions,
+    start: &MachineState,
+    end: &MachineState,
+    changes: &[String],
+    logical_cores: usize,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let busy = |s: &MachineState| s.load_average.map(|l| l[0]).unwrap_or(0.0);
+    if busy(start).max(busy(end)) > 0.5 * logical_cores as f64 {
+        notes.push(format!(
+            "load average was {:.2} (start) / {:.2} (end) on {logical_cores} logical cores: other processes competed \
+             for the CPU, so timings are noisier and slower than on a quiet machine",
+            busy(start),
+            busy(end),
+        ));
+    }
+    if !changes.is_empty() {
+        notes.push(format!("the machine's state changed during the measurement: {}", changes.join("; ")));
+    }
+    if opts.test_ab_slowdown_pct.is_some() {
+        notes.push(
+            "TEST ONLY: --test-ab added identical twins of every job (`@ab-twin`, with a planted slowdown when above \
+             0 %); not a benchmark of the models"
+                .into(),
+        );
+    }
+    notes
 }
 
 /// The settings record of a run.
@@ -593,6 +609,39 @@ pub fn render(r: &BenchReport) -> String {
             r.settings.rounds, r.settings.ci_width_limit_pct
         );
     }
+    render_models(r, &mut s);
+    if let Some(p) = &r.pipeline {
+        let _ = writeln!(
+            s,
+            "pipeline: {} frames of {} at {:.2} fps (detect every {}, enhance every {}){}",
+            p.frames,
+            p.source,
+            p.fps,
+            p.detection_interval,
+            p.enhancer_interval,
+            p.latency_ms.as_ref().map(|l| format!(", latency median {:.1} ms", l.median)).unwrap_or_default()
+        );
+        for (i, (stage, st)) in p.stages.iter().enumerate() {
+            let share = p.stage_share.get(i).map(|x| 100.0 * x).unwrap_or(0.0);
+            let _ = writeln!(
+                s,
+                "  {stage:<13} median {:>9.2}ms  p90 {:>9.2}ms  n {:>4}  {share:>5.1}% of wall",
+                st.median, st.p90, st.n
+            );
+        }
+    }
+    render_comparisons(r, &mut s);
+    for m in &r.missing {
+        let _ = writeln!(s, "missing: {} {} ({}): {}", m.role.name(), m.variant.name(), m.path.display(), m.reason);
+    }
+    for n in &r.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    s
+}
+
+/// The per-model table of [`render`], with each model's rounds, binding, ops and warnings.
+fn render_models(r: &BenchReport, s: &mut String) {
     let _ = writeln!(
         s,
         "{:<10} {:<8} {:<22} {:>9} {:>9} {:>10} {:>17} {:>6} {:>9} {:>4} {:>7}",
@@ -653,26 +702,10 @@ pub fn render(r: &BenchReport) -> String {
             let _ = writeln!(s, "{:<10} warning: {w}", "");
         }
     }
-    if let Some(p) = &r.pipeline {
-        let _ = writeln!(
-            s,
-            "pipeline: {} frames of {} at {:.2} fps (detect every {}, enhance every {}){}",
-            p.frames,
-            p.source,
-            p.fps,
-            p.detection_interval,
-            p.enhancer_interval,
-            p.latency_ms.as_ref().map(|l| format!(", latency median {:.1} ms", l.median)).unwrap_or_default()
-        );
-        for (i, (stage, st)) in p.stages.iter().enumerate() {
-            let share = p.stage_share.get(i).map(|x| 100.0 * x).unwrap_or(0.0);
-            let _ = writeln!(
-                s,
-                "  {stage:<13} median {:>9.2}ms  p90 {:>9.2}ms  n {:>4}  {share:>5.1}% of wall",
-                st.median, st.p90, st.n
-            );
-        }
-    }
+}
+
+/// The comparisons (with their paired intervals and verdicts) and the machine's state, for [`render`].
+fn render_comparisons(r: &BenchReport, s: &mut String) {
     for c in &r.comparisons {
         let what = match c.kind.as_str() {
             "cuda_graph" => "CUDA graph",
@@ -700,11 +733,4 @@ pub fn render(r: &BenchReport) -> String {
     if let (Some(a), Some(b)) = (&r.machine_start, &r.machine_end) {
         let _ = writeln!(s, "machine: before: {}; after: {}", a.summary(), b.summary());
     }
-    for m in &r.missing {
-        let _ = writeln!(s, "missing: {} {} ({}): {}", m.role.name(), m.variant.name(), m.path.display(), m.reason);
-    }
-    for n in &r.notes {
-        let _ = writeln!(s, "note: {n}");
-    }
-    s
 }
