@@ -345,12 +345,16 @@ pub fn quality(ci: &MedianCi, limit_pct: f64, budget_s: f64, load_per_core: Opti
     if too_wide {
         // The interval narrows roughly with the square root of the measured time.
         let factor = (ci.half_width_pct / limit_pct).powi(2).ceil().max(2.0);
-        flags.push(format!(
-            "95% CI ±{:.1}% is wider than the stated ±{limit_pct}%: raise the budget (--time {:.0}, about {factor:.0}× \
-             the {budget_s} s used) or --rounds, or {quieter}",
-            ci.half_width_pct,
-            budget_s * factor
-        ));
+        let what = format!("95% CI ±{:.1}% is wider than the stated ±{limit_pct}%", ci.half_width_pct);
+        flags.push(if factor > 16.0 {
+            // A budget that many times longer is no remedy: the noise itself has to go.
+            format!("{what}: a longer budget alone would need about {factor:.0}× the {budget_s} s used; first {quieter}")
+        } else {
+            format!(
+                "{what}: raise the budget (--time {:.0}, about {factor:.0}× the {budget_s} s used) or --rounds, or {quieter}",
+                budget_s * factor
+            )
+        });
     }
     if disagree {
         flags.push(format!(
@@ -540,7 +544,14 @@ pub(crate) mod tests {
         let bad = median_ci(&synthetic(10.0, 10, 5, 0.08, 0.05, 2), 1000, 1).unwrap();
         let q = quality(&bad, 3.0, 5.0, Some(1.2));
         assert!(q.ci_too_wide && q.rounds_disagree, "{q:?}");
-        assert!(q.flags[0].contains("wider than the stated ±3%") && q.flags[0].contains("--time"), "{:?}", q.flags);
+        assert!(
+            q.flags[0].contains("wider than the stated ±3%") && q.flags[0].contains("quieter machine"),
+            "{:?}",
+            q.flags
+        );
         assert!(q.flags[1].contains("rounds disagree") && q.flags[1].contains("1.20 per core"), "{:?}", q.flags);
+        // Moderately wide: a longer budget is the advice, with the budget that would do.
+        let q = quality(&MedianCi { half_width_pct: 4.5, ..bad.clone() }, 3.0, 5.0, Some(0.1));
+        assert!(q.flags[0].contains("--time 15, about 3×"), "{:?}", q.flags);
     }
 }
