@@ -253,9 +253,10 @@ impl MachineState {
     }
 }
 
-/// Thresholds of [`changes`]: 1-minute load average (absolute), CPU and GPU clocks (relative),
-/// temperatures (°C).
+/// Thresholds of [`changes`]: 1-minute load average (absolute, and relative to the larger of the
+/// two), CPU and GPU clocks (relative), temperatures (°C).
 pub const LOAD_CHANGE: f64 = 0.5;
+pub const LOAD_CHANGE_REL: f64 = 0.2;
 pub const CLOCK_CHANGE: f64 = 0.10;
 pub const THERMAL_CHANGE_C: f64 = 5.0;
 
@@ -268,7 +269,8 @@ fn rel_change(a: Option<f64>, b: Option<f64>) -> Option<(f64, f64)> {
 pub fn changes(start: &MachineState, end: &MachineState, logical_cores: usize) -> Vec<String> {
     let mut out = Vec::new();
     if let (Some(a), Some(b)) = (start.load_average, end.load_average) {
-        if (b[0] - a[0]).abs() > LOAD_CHANGE {
+        let d = (b[0] - a[0]).abs();
+        if d > LOAD_CHANGE && d > LOAD_CHANGE_REL * a[0].max(b[0]) {
             out.push(format!("load average moved {:.2} → {:.2} on {logical_cores} logical cores", a[0], b[0]));
         }
     }
@@ -350,6 +352,11 @@ mod tests {
         d.cpu_mhz_min = Some(2900.0);
         d.thermal[0].celsius = 53.0;
         assert!(changes(&a, &d, 2).is_empty());
+        // On a machine loaded either way, a small relative move of the load is not a change.
+        let (mut e, mut f) = (a.clone(), a.clone());
+        e.load_average = Some([13.6, 13.0, 12.0]);
+        f.load_average = Some([13.0, 13.0, 12.0]);
+        assert!(changes(&e, &f, 2).is_empty());
     }
 
     #[test]
