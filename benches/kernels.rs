@@ -10,6 +10,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use faceperf::bench::inputs::{to_nchw, Photo};
+use faceperf::bench::rounds::median_ci;
 use faceperf::bench::stats::{bootstrap_median_ci, Summary, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
 use faceperf::models::synth::{synth_model, DEFAULT_SEED};
 use faceperf::models::{Role, Scale};
@@ -63,6 +64,11 @@ fn stats(c: &mut Criterion) {
         v.sort_by(f64::total_cmp);
         g.bench_with_input(BenchmarkId::new("bootstrap_median_ci", n), &v, |b, v| {
             b.iter(|| black_box(bootstrap_median_ci(black_box(v), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)))
+        });
+        // The same samples as 10 rounds: the hierarchical bootstrap `faceperf bench` reports.
+        let rounds: Vec<Vec<f64>> = v.chunks(n.div_ceil(10)).map(<[f64]>::to_vec).collect();
+        g.bench_with_input(BenchmarkId::new("hierarchical_median_ci_10_rounds", n), &rounds, |b, r| {
+            b.iter(|| black_box(median_ci(black_box(r), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)))
         });
     }
     g.finish();

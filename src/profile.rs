@@ -296,6 +296,13 @@ pub struct BenchSettings {
     /// Faces in the pipeline's synthetic scene.
     #[serde(default = "one")]
     pub pipeline_faces: usize,
+    /// Interleaved rounds the runs, warm-up and budget are divided over (`faceperf bench` docs).
+    #[serde(default = "rounds")]
+    pub rounds: usize,
+}
+
+fn rounds() -> usize {
+    crate::bench::rounds::DEFAULT_ROUNDS
 }
 
 fn full() -> Scale {
@@ -327,6 +334,7 @@ impl Default for BenchSettings {
             cuda_graph_ab: false,
             pipeline_frames: 0,
             pipeline_faces: 1,
+            rounds: rounds(),
         }
     }
 }
@@ -439,6 +447,9 @@ impl Profile {
             }
         }
         let b = &self.bench;
+        if b.rounds == 0 {
+            bail!("bench: rounds must be at least 1 (1 = every job's runs at once)");
+        }
         if b.runs == 0 || b.min_runs == 0 || b.min_runs > b.runs {
             bail!("bench: need 1 <= min_runs ({}) <= runs ({})", b.min_runs, b.runs);
         }

@@ -51,6 +51,10 @@ fn model(role: Role, variant: Variant, samples_ms: Vec<f64>) -> ModelResult {
         samples_ms,
         warnings: vec![],
         op_profile: None,
+        rounds: vec![],
+        median_ci: None,
+        quality: None,
+        planted_slowdown: None,
     }
 }
 
@@ -104,6 +108,12 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
             input_face_box: (0, 0, 128),
             bootstrap_resamples: 2000,
             bootstrap_seed: 1,
+            rounds: 0,
+            round_order: String::new(),
+            sessions: String::new(),
+            ci_method: String::new(),
+            ci_width_limit_pct: 3.0,
+            noise_threshold_pct: 2.0,
         },
         models,
         missing: vec![],
@@ -111,6 +121,9 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
         notes: vec![],
         load_average_start: Some([0.1, 0.1, 0.1]),
         load_average_end: Some([0.2, 0.1, 0.1]),
+        machine_start: None,
+        machine_end: None,
+        machine_changes: vec![],
     }
 }
 
@@ -136,6 +149,7 @@ fn options(results: &Path, out: &Path, profiles: &[&str], baseline: Option<&str>
         out: out.to_path_buf(),
         name: "test".into(),
         command_line: vec![],
+        ci_width_pct: None,
     }
 }
 
@@ -324,15 +338,15 @@ fn baseline_marks_slower_beyond_the_ci_only() {
     let g = generate(&options(&results, &dir.path().join("reports"), &["new"], Some("old"))).unwrap();
     let verdict = |model: &str| g.regressions.iter().find(|c| c.model == model && c.stage == "run").unwrap().verdict;
     assert_eq!(verdict("inswapper_128"), Verdict::Slower);
-    assert_eq!(verdict("det_10g"), Verdict::WithinCi);
-    assert_eq!(verdict("GFPGANv1.4"), Verdict::WithinCi);
+    assert_eq!(verdict("det_10g"), Verdict::NoDifference);
+    assert_eq!(verdict("GFPGANv1.4"), Verdict::NoDifference);
     assert_eq!(g.slower, 1);
 
     let md = std::fs::read_to_string(&g.markdown).unwrap();
     let rows = table_rows(section(&md, "Regressions against the baseline"));
     let row = |m: &str| rows.iter().find(|r| r[1] == format!("`{m}`")).unwrap().clone();
     assert!(row("inswapper_128")[7].contains("slower"), "{:?}", row("inswapper_128"));
-    assert_eq!(row("det_10g")[7], "within CI");
+    assert_eq!(row("det_10g")[7], "no difference beyond noise");
     assert!(g.figures.iter().any(|f| f.png.to_string_lossy().contains("regress")));
 
     // Two runs of one profile: chosen by stamp, told apart by it in every label.
@@ -446,4 +460,150 @@ fn provenance_prefers_the_binary_build_commit() {
     let repro = section(&md, "How to reproduce");
     assert!(repro.contains("git checkout fedcba9876543210"), "{repro}");
     assert!(!repro.contains("uncommitted changes"), "{repro}");
+}
+
+/// A model measured in rounds (synthetic): per-round figures, the interval over rounds and its quality,
+/// as `faceperf bench` records them. Each round's level is `center × level[i]`, samples jitter ±`spread`.
+fn model_in_rounds(role: Role, center: f64, levels: &[f64], spread: f64, seed: u64) -> ModelResult {
+    use faceperf::bench::results::RoundResult;
+    let rounds: Vec<Vec<f64>> =
+        levels.iter().enumerate().map(|(i, l)| samples(center * l, spread * center, 20, seed + i as u64)).collect();
+    let mut m = model(role, Variant::Original, rounds.concat());
+    let (summary, ci) = faceperf::bench::model::round_statistics(&rounds, Path::new("x.onnx")).unwrap();
+    let ci = ci.unwrap();
+    m.run_ms = summary;
+    m.quality = Some(faceperf::bench::rounds::quality(&ci, 3.0, 12.0, Some(0.1)));
+    m.median_ci = Some(ci);
+    m.rounds = rounds
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let s = Summary::of(r).unwrap();
+            RoundResult {
+                round: i,
+                position: 0,
+                session_create_ms: 1.0,
+                first_run_ms: 1.0,
+                warmup_runs: 1,
+                n: r.len(),
+                median: s.median,
+                min: s.min,
+                max: s.max,
+                started_s: i as f64,
+                load_1m: Some(0.1),
+            }
+        })
+        .collect();
+    m
+}
+
+/// A run with rounds: every role steady except the swapper, whose rounds drift by ±8%.
+fn rounds_run(name: &str, swapper_scale: f64) -> BenchReport {
+    let steady = [1.0, 1.002, 0.998, 1.001, 0.999, 1.0, 1.002, 0.998];
+    let drifting = [1.0, 1.08, 0.92, 1.05, 0.95, 1.08, 0.93, 1.0];
+    let mut models: Vec<ModelResult> = Role::ALL
+        .iter()
+        .zip([8.0, 1.5, 12.0, 95.0, 1400.0])
+        .enumerate()
+        .map(|(i, (&role, c))| model_in_rounds(role, c, &steady, 0.01, 40 + 10 * i as u64))
+        .collect();
+    models[3] = model_in_rounds(Role::Swapper, 95.0 * swapper_scale, &drifting, 0.01, 400);
+    let mut r = run_report(name, models);
+    r.settings.rounds = steady.len();
+    r
+}
+
+#[test]
+fn the_report_shows_each_ci_and_flags_those_over_the_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("bench-results");
+    write_run(&results, &rounds_run("cpu", 1.0), "20260105T000000Z");
+    let g = generate(&options(&results, &dir.path().join("reports"), &["cpu"], None)).unwrap();
+    let md = std::fs::read_to_string(&g.markdown).unwrap();
+
+    // The swapper's rounds drift by ±8%: its interval is over ±3% and its rounds disagree; nothing else.
+    assert_eq!(g.flags.len(), 1, "{:#?}", g.flags);
+    let f = &g.flags[0];
+    assert_eq!(f.model, "inswapper_128");
+    assert!(f.ci_too_wide && f.rounds_disagree && f.half_width_pct > 3.0 && f.limit_pct == 3.0, "{f:?}");
+    assert!(f.advice.iter().any(|a| a.contains("--time")) && f.advice.iter().any(|a| a.contains("rounds disagree")));
+
+    // Distribution table: every model's CI, its half-width, the rounds; the wide one marked.
+    let dist = table_rows(section(&md, "Latency distributions"));
+    assert_eq!(dist.len(), 5);
+    for r in &dist {
+        let model = r[1].trim_matches('`');
+        assert!(r[12].starts_with('[') && r[12].ends_with(']'), "{r:?}");
+        assert_eq!(r[14], "8", "{r:?}");
+        assert_eq!(r[13].contains('⚠'), model == "inswapper_128", "{r:?}");
+    }
+    // Stage table: the swapper's cell marked, the others not.
+    for r in table_rows(section(&md, "Per-stage comparison")) {
+        assert!(r[1].contains(" ["), "{r:?}");
+        assert_eq!(r[1].contains('⚠'), r[0] == "swapper", "{r:?}");
+    }
+    let q = section(&md, "Measurement quality");
+    assert!(q.contains("`inswapper_128`") && q.contains("rounds disagree"), "{q}");
+    let prov = section(&md, "Provenance");
+    assert!(prov.contains("8 rounds"), "{prov}");
+
+    // A stated width of ±50% clears both flags (the rounds span about 16%, well within twice it).
+    let mut opts = options(&results, &dir.path().join("wide"), &["cpu"], None);
+    opts.ci_width_pct = Some(50.0);
+    let g = generate(&opts).unwrap();
+    assert!(g.flags.is_empty(), "{:#?}", g.flags);
+}
+
+#[test]
+fn baseline_ratios_carry_an_interval_over_both_runs_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("bench-results");
+    let mut base = rounds_run("old", 1.0);
+    // The detector steady and 10% slower in the new run; the swapper 4% slower but its rounds drift by ±8%.
+    let mut now = rounds_run("new", 1.04);
+    now.models[0] =
+        model_in_rounds(Role::Detector, 8.8, &[1.0, 1.002, 0.998, 1.001, 0.999, 1.0, 1.002, 0.998], 0.01, 900);
+    base.settings.noise_threshold_pct = 2.0;
+    write_run(&results, &base, "20260101T000000Z");
+    write_run(&results, &now, "20260102T000000Z");
+    let g = generate(&options(&results, &dir.path().join("reports"), &["new"], Some("old"))).unwrap();
+    let cmp = |m: &str| g.regressions.iter().find(|c| c.model == m).unwrap();
+    let det = cmp("det_10g");
+    let (lo, hi) = det.ratio_ci95.expect("interval from samples");
+    assert!(lo > 1.0 && lo < det.ratio && det.ratio < hi && (det.ratio - 1.1).abs() < 0.02, "{det:?}");
+    assert_eq!(det.verdict, Verdict::Slower);
+    assert!(det.method.contains("not paired"), "{}", det.method);
+    let sw = cmp("inswapper_128");
+    let (lo, hi) = sw.ratio_ci95.unwrap();
+    assert!(lo < 1.0 && hi > 1.04, "{sw:?}");
+    assert_eq!(sw.verdict, Verdict::NoDifference);
+    assert_eq!(cmp("GFPGANv1.4").verdict, Verdict::NoDifference);
+    let md = std::fs::read_to_string(&g.markdown).unwrap();
+    let rows = table_rows(section(&md, "Regressions against the baseline"));
+    let row = rows.iter().find(|r| r[1] == "`det_10g`").unwrap();
+    assert!(row[6].contains(" [") && row[7].contains("slower"), "{row:?}");
+    assert!(section(&md, "Regressions against the baseline").contains("noise threshold of ±2%"));
+}
+
+/// Results committed before rounds (no per-round figures, no machine state, samples-only CIs) still
+/// load and report; the report says their intervals predate rounds.
+#[test]
+fn committed_results_from_before_rounds_still_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("bench-results");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results");
+    for profile in ["cpu", "h100", "m3max-published"] {
+        std::fs::create_dir_all(results.join(profile)).unwrap();
+        for e in std::fs::read_dir(repo.join(profile)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() && p.extension().is_some_and(|x| x == "csv" || x == "json") {
+                std::fs::copy(&p, results.join(profile).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let g = generate(&options(&results, &dir.path().join("reports"), &["cpu", "h100", "m3max-published"], Some("cpu")))
+        .unwrap();
+    let md = std::fs::read_to_string(&g.markdown).unwrap();
+    assert!(section(&md, "Measurement quality").contains("written before rounds"), "{md}");
+    assert!(g.flags.iter().all(|f| !f.rounds_disagree));
 }

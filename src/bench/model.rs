@@ -11,7 +11,8 @@ use ort::value::{DynValue, TensorElementType};
 
 use super::inputs::{make_input, Photo, INPUT_SEED};
 use super::opprof::{self, OpProfile};
-use super::results::{BindingInfo, InputInfo, ModelResult, OutputCheck, ProviderOptions};
+use super::results::{BindingInfo, InputInfo, ModelResult, OutputCheck, ProviderOptions, RoundResult};
+use super::rounds::{self, MedianCi};
 use super::stats::{self, Summary};
 use crate::models::Role;
 use crate::onnx::Tensor;
@@ -36,6 +37,8 @@ pub struct RunPlan {
     pub op_profile_runs: usize,
     /// Entries kept in each per-op table.
     pub top_n: usize,
+    /// Rounds the runs, warm-up and budget are divided over (1 = all at once).
+    pub rounds: usize,
 }
 
 /// What to benchmark.
@@ -311,52 +314,159 @@ fn op_profile(rt: &Runtime, job: &ModelJob<'_>, photo: &Photo, plan: &RunPlan, d
     agg
 }
 
-/// Benchmarks one model. `tick` is called after each measured run with the count so far.
-pub fn bench_model(
+impl RunPlan {
+    /// The share of one round out of `self.rounds`: the time budget, the run limits and the warm-up
+    /// divided by the rounds (at least one measured run per round).
+    pub fn round_slice(&self) -> RunPlan {
+        let k = self.rounds.max(1);
+        RunPlan {
+            warmup: match self.warmup {
+                Warmup::Runs(n) => Warmup::Runs(n.div_ceil(k as u32)),
+                Warmup::Seconds(s) => Warmup::Seconds(s / k as f64),
+            },
+            runs: self.runs.div_ceil(k).max(1),
+            min_runs: self.min_runs.div_ceil(k).max(1),
+            time_budget: self.time_budget / k as u32,
+            rounds: 1,
+            ..self.clone()
+        }
+    }
+}
+
+/// One round of one job: a fresh session, its first run (not measured), a warm-up and the measured
+/// runs of the round's slice of the budget.
+#[derive(Debug, Clone)]
+pub struct RoundRun {
+    pub samples: Vec<f64>,
+    pub session_create_ms: f64,
+    pub first_run_ms: f64,
+    pub warmup_runs: usize,
+    pub warmup_ms: f64,
+    /// When the measured runs began.
+    pub started: Instant,
+    /// 1-minute load average when the round began.
+    pub load_1m: Option<f64>,
+    /// Binding facts and the bound-vs-plain output check (checked rounds of bound jobs only).
+    pub binding: Option<BindingInfo>,
+    pub inputs: Vec<InputInfo>,
+}
+
+/// Runs one round of `job` with `slice` (see [`RunPlan::round_slice`]). With `check`, a bound job's
+/// outputs are then compared with a plain, graph-free session's (once per job is enough).
+pub fn bench_round(
     rt: &Runtime,
     job: &ModelJob<'_>,
     photo: &Photo,
-    plan: &RunPlan,
-    scratch: &Path,
+    slice: &RunPlan,
+    check: bool,
     tick: &dyn Fn(usize),
-) -> Result<ModelResult> {
-    let sha256 = sha256_file(job.path)?;
-    let bytes = std::fs::metadata(job.path).map(|m| m.len()).unwrap_or(0);
+) -> Result<RoundRun> {
+    let load_1m = Some(sysinfo::System::load_average().one).filter(|l| *l > 0.0);
     let mut p = Prepared::new(rt, job, &job.session, photo, job.bind_device())?;
     let session_create_ms = ms(p.create_time);
     let first_run_ms = match p.first_run {
         Some(d) => ms(d),
         None => ms(p.run_once()?),
     };
-    let (warmup_runs, warmup_ms) = warm_up(&mut p, plan.warmup)?;
-    let samples = measure(&mut p, plan, tick)?;
-    let summary = Summary::of(&samples).ok_or_else(|| anyhow!("{}: no valid timing samples", job.path.display()))?;
-    let mut warnings = stats::warnings(Some(first_run_ms), &summary);
-    let mut binding = p.binding_info(job);
+    // The fresh session's first run warms it up too: a time-based warm-up only spends what is left of
+    // its seconds (none when the first run took longer; heavy models on slow machines).
+    let (warmup_runs, warmup_ms) = match slice.warmup {
+        Warmup::Seconds(s) if first_run_ms >= 1000.0 * s => (0, 0.0),
+        Warmup::Seconds(s) => warm_up(&mut p, Warmup::Seconds(s - first_run_ms / 1000.0))?,
+        w => warm_up(&mut p, w)?,
+    };
+    let started = Instant::now();
+    let samples = measure(&mut p, slice, tick)?;
     let inputs = p.input_infos.clone();
+    let mut binding = if check { p.binding_info(job) } else { None };
     if let Some(b) = &mut binding {
         let bound_outputs = p.outputs();
         // Free the bound session before building the reference one (GPU memory).
         drop(p);
-        let check = match bound_outputs {
+        b.check = Some(match bound_outputs {
             Ok(o) => check_against_plain(rt, job, photo, &o),
             Err(e) => OutputCheck { outputs: 0, max_abs_diff: None, identical: false, error: Some(format!("{e:#}")) },
-        };
-        if let Some(e) = &check.error {
-            warnings.push(format!("bound outputs could not be checked against plain runs: {e}"));
-        } else if !check.identical {
-            warnings.push(format!(
-                "bound outputs differ from plain runs by up to {:.3e} (GPU kernels may differ between bound and \
-                 plain runs; large values mean stale or overwritten buffers)",
-                check.max_abs_diff.unwrap_or(f64::NAN)
-            ));
+        });
+    }
+    Ok(RoundRun { samples, session_create_ms, first_run_ms, warmup_runs, warmup_ms, started, load_1m, binding, inputs })
+}
+
+/// Warnings about a bound job's output check and graph fallback.
+fn binding_warnings(b: &BindingInfo) -> Vec<String> {
+    let mut warnings = Vec::new();
+    match &b.check {
+        Some(OutputCheck { error: Some(e), .. }) => {
+            warnings.push(format!("bound outputs could not be checked against plain runs: {e}"))
         }
-        if let Some(f) = &b.graph_fallback {
-            warnings.push(f.clone());
-        }
-        b.check = Some(check);
-    } else {
-        drop(p);
+        Some(c) if !c.identical => warnings.push(format!(
+            "bound outputs differ from plain runs by up to {:.3e} (GPU kernels may differ between bound and \
+             plain runs; large values mean stale or overwritten buffers)",
+            c.max_abs_diff.unwrap_or(f64::NAN)
+        )),
+        _ => {}
+    }
+    if let Some(f) = &b.graph_fallback {
+        warnings.push(f.clone());
+    }
+    warnings
+}
+
+/// The round figures that go with the results ([`RoundResult`]), from a job's rounds in order as
+/// (round number, position in the round, the round), with `t0` the first round's start.
+pub fn round_results(rounds: &[(usize, usize, RoundRun)], t0: Instant) -> Vec<RoundResult> {
+    rounds
+        .iter()
+        .map(|(round, position, r)| {
+            let s = Summary::of(&r.samples);
+            RoundResult {
+                round: *round,
+                position: *position,
+                session_create_ms: r.session_create_ms,
+                first_run_ms: r.first_run_ms,
+                warmup_runs: r.warmup_runs,
+                n: r.samples.len(),
+                median: s.as_ref().map_or(f64::NAN, |s| s.median),
+                min: s.as_ref().map_or(f64::NAN, |s| s.min),
+                max: s.as_ref().map_or(f64::NAN, |s| s.max),
+                started_s: r.started.saturating_duration_since(t0).as_secs_f64(),
+                load_1m: r.load_1m,
+            }
+        })
+        .collect()
+}
+
+/// The statistics that go with a job's rounds: the pooled summary with the hierarchical-bootstrap
+/// interval in place of the samples-only one, the interval itself and the warnings.
+pub fn round_statistics(rounds: &[Vec<f64>], path: &Path) -> Result<(Summary, Option<MedianCi>)> {
+    let all: Vec<f64> = rounds.concat();
+    let mut summary = Summary::of(&all).ok_or_else(|| anyhow!("{}: no valid timing samples", path.display()))?;
+    let ci = rounds::median_ci(rounds, stats::BOOTSTRAP_RESAMPLES, stats::BOOTSTRAP_SEED);
+    if let Some(c) = &ci {
+        summary.median_ci95_lo = c.ci95_lo;
+        summary.median_ci95_hi = c.ci95_hi;
+    }
+    Ok((summary, ci))
+}
+
+/// A job's result from its rounds (in round order, at least one): statistics over the rounds, the
+/// per-op profile from a separate session, provenance. `rounds` pairs each round's number and the
+/// job's place in it with the round itself.
+pub fn finish_model(
+    rt: &Runtime,
+    job: &ModelJob<'_>,
+    photo: &Photo,
+    plan: &RunPlan,
+    scratch: &Path,
+    rounds: Vec<(usize, usize, RoundRun)>,
+    t0: Instant,
+) -> Result<ModelResult> {
+    let first = &rounds.first().ok_or_else(|| anyhow!("{}: no rounds ran", job.path.display()))?.2;
+    let samples: Vec<Vec<f64>> = rounds.iter().map(|(_, _, r)| r.samples.clone()).collect();
+    let (summary, median_ci) = round_statistics(&samples, job.path)?;
+    let mut warnings = stats::warnings(Some(first.first_run_ms), &summary);
+    let binding = rounds.iter().find_map(|(_, _, r)| r.binding.clone());
+    if let Some(b) = &binding {
+        warnings.extend(binding_warnings(b));
     }
     let op_profile = if plan.op_profile_runs > 0 {
         match op_profile(rt, job, photo, plan, scratch) {
@@ -376,31 +486,38 @@ pub fn bench_model(
         variant_origin: None,
         config: None,
         file: job.path.to_path_buf(),
-        sha256,
-        bytes,
+        sha256: sha256_file(job.path)?,
+        bytes: std::fs::metadata(job.path).map(|m| m.len()).unwrap_or(0),
         providers: job.session.providers.clone(),
         intra_threads: job.session.intra_threads,
         optimization: job.session.optimization.clone(),
         io_binding: job.io_binding,
-        ort_provider_options: job
-            .session
-            .providers
-            .iter()
-            .map(|e| ProviderOptions {
-                provider: e.provider_name().into(),
-                options: e.ort_options().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            })
-            .collect(),
+        ort_provider_options: provider_options(job),
         binding,
         fallback: job.fallback,
-        inputs,
-        session_create_ms,
-        first_run_ms,
-        warmup_runs,
-        warmup_ms,
+        inputs: first.inputs.clone(),
+        session_create_ms: first.session_create_ms,
+        first_run_ms: first.first_run_ms,
+        warmup_runs: rounds.iter().map(|(_, _, r)| r.warmup_runs).sum(),
+        warmup_ms: rounds.iter().map(|(_, _, r)| r.warmup_ms).sum(),
         run_ms: summary,
-        samples_ms: samples,
+        samples_ms: samples.concat(),
         warnings,
         op_profile,
+        rounds: round_results(&rounds, t0),
+        median_ci,
+        quality: None,
+        planted_slowdown: None,
     })
+}
+
+fn provider_options(job: &ModelJob<'_>) -> Vec<ProviderOptions> {
+    job.session
+        .providers
+        .iter()
+        .map(|e| ProviderOptions {
+            provider: e.provider_name().into(),
+            options: e.ort_options().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        })
+        .collect()
 }

@@ -12,7 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::machine::MachineState;
 use super::opprof::OpProfile;
+use super::rounds::{self, MedianCi, Pairing, Quality, RatioCi, Verdict};
 use super::stats::Summary;
 use crate::models::Role;
 use crate::profile::{Fallback, Profile, Variant, Warmup};
@@ -112,6 +114,55 @@ pub struct Settings {
     /// Bootstrap resamples and seed of the median's confidence interval.
     pub bootstrap_resamples: usize,
     pub bootstrap_seed: u64,
+    /// Rounds: each runs every job once with a fresh session for `1/rounds` of the budget (0 in
+    /// results written before rounds).
+    #[serde(default)]
+    pub rounds: usize,
+    /// The order of the jobs within the rounds, in words.
+    #[serde(default)]
+    pub round_order: String,
+    /// Each round creates a fresh session per job (and why), in words.
+    #[serde(default)]
+    pub sessions: String,
+    /// How medians' confidence intervals are computed, in words.
+    #[serde(default)]
+    pub ci_method: String,
+    /// Intervals wider than ± this percent of the median are flagged.
+    #[serde(default = "default_ci_width")]
+    pub ci_width_limit_pct: f64,
+    /// Ratios within ± this percent of 1 are "no difference beyond noise".
+    #[serde(default = "default_noise")]
+    pub noise_threshold_pct: f64,
+}
+
+fn default_ci_width() -> f64 {
+    rounds::DEFAULT_CI_WIDTH_PCT
+}
+
+fn default_noise() -> f64 {
+    rounds::DEFAULT_NOISE_PCT
+}
+
+/// One round of one job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoundResult {
+    /// Round number, from 0.
+    pub round: usize,
+    /// This job's place in the round's order (0 = first).
+    pub position: usize,
+    /// The round's fresh session: creation, first run, warm-up runs.
+    pub session_create_ms: f64,
+    pub first_run_ms: f64,
+    pub warmup_runs: usize,
+    /// Measured runs of the round (the next `n` entries of `samples_ms`) and their statistics, ms.
+    pub n: usize,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// When the round's measured runs began, seconds after the first round began.
+    pub started_s: f64,
+    /// 1-minute load average when the round began.
+    pub load_1m: Option<f64>,
 }
 
 /// One model input as fed.
@@ -159,10 +210,31 @@ pub struct ModelResult {
     pub warmup_ms: f64,
     /// Statistics of the measured (warm) runs, ms.
     pub run_ms: Summary,
-    /// Every measured run, ms, in order.
+    /// Every measured run, ms, in order (round after round).
     pub samples_ms: Vec<f64>,
     pub warnings: Vec<String>,
     pub op_profile: Option<OpProfile>,
+    /// Per-round figures, in round order (empty in results written before rounds).
+    #[serde(default)]
+    pub rounds: Vec<RoundResult>,
+    /// The median over the rounds with its confidence and rerun intervals (`run_ms.median_ci95_*`
+    /// hold the same interval).
+    #[serde(default)]
+    pub median_ci: Option<MedianCi>,
+    /// Interval width against the stated width, rounds that disagree, and advice.
+    #[serde(default)]
+    pub quality: Option<Quality>,
+    /// TEST ONLY (`--test-ab`): every sample of this job was multiplied by this factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted_slowdown: Option<f64>,
+}
+
+impl ModelResult {
+    /// The samples of each round (one round of everything for results written before rounds).
+    pub fn round_samples(&self) -> Vec<Vec<f64>> {
+        let sizes: Vec<usize> = self.rounds.iter().map(|r| r.n).collect();
+        rounds::split_rounds(&self.samples_ms, &sizes)
+    }
 }
 
 /// Where a variant file came from: `faceperf optimize`'s cache.
@@ -232,6 +304,22 @@ pub struct Comparison {
     pub candidate: String,
     /// baseline median / candidate median.
     pub speedup: f64,
+    /// The time ratio (candidate / baseline) with its 95% interval from paired rounds, the verdict and
+    /// the noise threshold (absent in results written before rounds).
+    #[serde(default)]
+    pub ci: Option<RatioCi>,
+}
+
+impl Comparison {
+    /// The speed-up's 95% interval (the inverse of the time ratio's).
+    pub fn speedup_ci95(&self) -> Option<(f64, f64)> {
+        self.ci.as_ref().map(|c| (1.0 / c.ci95_hi, 1.0 / c.ci95_lo))
+    }
+
+    /// The verdict on the candidate, when an interval was computed.
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.ci.as_ref().map(|c| c.verdict)
+    }
 }
 
 /// A variant the run wanted but could not measure.
@@ -317,42 +405,59 @@ pub struct BenchReport {
     /// 1-, 5- and 15-minute load averages when the run started and ended (absent where the OS has none).
     pub load_average_start: Option<[f64; 3]>,
     pub load_average_end: Option<[f64; 3]>,
+    /// The machine's state before the first and after the last measured run.
+    #[serde(default)]
+    pub machine_start: Option<MachineState>,
+    #[serde(default)]
+    pub machine_end: Option<MachineState>,
+    /// What changed between the two beyond the thresholds of [`super::machine::changes`]; empty when
+    /// nothing did.
+    #[serde(default)]
+    pub machine_changes: Vec<String>,
 }
 
+/// Comparison kind of a test-only A/B twin (`--test-ab`).
+pub const AB_TWIN: &str = "ab-twin";
+
 /// Speed-ups within each role: every variant against the original, every CUDA-graph model against
-/// its graph-free twin.
-pub fn comparisons(models: &[ModelResult]) -> Vec<Comparison> {
+/// its graph-free twin, every test-only A/B twin against its job; each with a 95% interval from the
+/// rounds the two jobs shared (paired), a verdict and `noise_pct` as the noise threshold.
+pub fn comparisons(models: &[ModelResult], noise_pct: f64) -> Vec<Comparison> {
     let mut out = Vec::new();
-    let median = |m: &ModelResult| m.run_ms.median;
+    let plain = |m: &ModelResult| m.config.is_none();
     for m in models {
-        if m.config.is_none() && m.variant != Variant::Original {
-            if let Some(base) =
-                models.iter().find(|b| b.role == m.role && b.variant == Variant::Original && b.config.is_none())
-            {
-                if median(m) > 0.0 {
-                    out.push(Comparison {
-                        role: m.role,
-                        kind: "variant".into(),
-                        baseline: base.model.clone(),
-                        candidate: m.model.clone(),
-                        speedup: median(base) / median(m),
-                    });
-                }
-            }
+        let pair = if plain(m) && m.variant != Variant::Original {
+            models
+                .iter()
+                .find(|b| b.role == m.role && b.variant == Variant::Original && plain(b))
+                .map(|b| ("variant", b, m))
+        } else if m.config.as_deref() == Some("no-cuda-graph") {
+            models.iter().find(|g| plain(g) && g.file == m.file && g.role == m.role).map(|g| ("cuda_graph", m, g))
+        } else if m.config.as_deref() == Some(AB_TWIN) {
+            models.iter().find(|a| plain(a) && a.file == m.file && a.role == m.role).map(|a| ("ab_twin", a, m))
+        } else {
+            None
+        };
+        let Some((kind, base, cand)) = pair else { continue };
+        if cand.run_ms.median <= 0.0 {
+            continue;
         }
-        if m.config.as_deref() == Some("no-cuda-graph") {
-            if let Some(graph) = models.iter().find(|g| g.config.is_none() && g.file == m.file && g.role == m.role) {
-                if median(graph) > 0.0 {
-                    out.push(Comparison {
-                        role: m.role,
-                        kind: "cuda_graph".into(),
-                        baseline: m.model.clone(),
-                        candidate: graph.model.clone(),
-                        speedup: median(m) / median(graph),
-                    });
-                }
-            }
-        }
+        let ci = rounds::ratio_ci(
+            &base.round_samples(),
+            &cand.round_samples(),
+            Pairing::Paired,
+            super::stats::BOOTSTRAP_RESAMPLES,
+            super::stats::BOOTSTRAP_SEED,
+            noise_pct,
+        );
+        out.push(Comparison {
+            role: m.role,
+            kind: kind.into(),
+            baseline: base.model.clone(),
+            candidate: cand.model.clone(),
+            speedup: base.run_ms.median / cand.run_ms.median,
+            ci,
+        });
     }
     out
 }
@@ -364,17 +469,20 @@ pub struct CsvRow {
     pub model: String,
     pub role: String,
     pub variant: String,
-    /// `session_create`, `first_run`, `warmup`, `run`, `binding`, `op_type:<Op>`, `op_node:<node>`,
-    /// `speedup_vs:<baseline model>`, or a pipeline stage `pipeline:<stage>`.
+    /// `session_create`, `first_run`, `warmup`, `run`, `round:<i>`, `binding`, `op_type:<Op>`,
+    /// `op_node:<node>`, `speedup_vs:<baseline model>`, or a pipeline stage `pipeline:<stage>`.
     pub stage: String,
     /// `value`, `n`, `min`, `median`, `mean`, `p90`, `p99`, `max`, `stddev`, `median_ci95_lo`,
     /// `median_ci95_hi`, `outliers`, `runs`, `total`, `ms_per_run`, `percent`, `fps`, `setup`,
-    /// `cuda_graph_active`, `max_abs_diff_vs_plain`; for `speedup_vs:<baseline model>` rows the kind of
-    /// comparison, `variant` or `cuda_graph`.
+    /// `cuda_graph_active`, `max_abs_diff_vs_plain`; for `run` also `rounds`, `ci_halfwidth`,
+    /// `rerun95_lo`, `rerun95_hi`, `round_spread`, `ci_too_wide`, `rounds_disagree`; for
+    /// `round:<i>` stages `median` and `n`; for `speedup_vs:<baseline model>` rows the kind of
+    /// comparison (`variant`, `cuda_graph`, `ab_twin`), and `<kind>_ci95_lo`, `<kind>_ci95_hi`,
+    /// `<kind>_verdict`.
     pub statistic: String,
     pub value: f64,
     /// `ms`, `count`, `percent`, `1/s`, `bool` (0/1), `abs` (absolute difference of output values),
-    /// `x` (speed-up ratio).
+    /// `x` (speed-up ratio), `verdict` (+1 faster, −1 slower, 0 no difference beyond noise).
     pub unit: String,
 }
 
@@ -416,6 +524,22 @@ impl BenchReport {
             if m.run_ms.median > 0.0 {
                 out.push(row("run", "fps", 1000.0 / m.run_ms.median, "1/s"));
             }
+            if let Some(c) = &m.median_ci {
+                out.push(row("run", "rounds", c.rounds as f64, "count"));
+                out.push(row("run", "ci_halfwidth", c.half_width_pct, "percent"));
+                out.push(row("run", "rerun95_lo", c.rerun95_lo, "ms"));
+                out.push(row("run", "rerun95_hi", c.rerun95_hi, "ms"));
+                out.push(row("run", "round_spread", c.round_spread_pct, "percent"));
+            }
+            if let Some(q) = &m.quality {
+                out.push(row("run", "ci_too_wide", f64::from(u8::from(q.ci_too_wide)), "bool"));
+                out.push(row("run", "rounds_disagree", f64::from(u8::from(q.rounds_disagree)), "bool"));
+            }
+            for r in &m.rounds {
+                let stage = format!("round:{}", r.round);
+                out.push(row(&stage, "median", r.median, "ms"));
+                out.push(row(&stage, "n", r.n as f64, "count"));
+            }
             if let Some(b) = &m.binding {
                 out.push(row("binding", "setup", b.setup_ms, "ms"));
                 out.push(row("binding", "cuda_graph_active", f64::from(u8::from(b.cuda_graph_active)), "bool"));
@@ -437,7 +561,7 @@ impl BenchReport {
             }
         }
         for c in &self.comparisons {
-            out.push(CsvRow {
+            let row = |statistic: String, value: f64, unit: &str| CsvRow {
                 profile: profile.clone(),
                 model: c.candidate.clone(),
                 role: c.role.name().into(),
@@ -448,10 +572,21 @@ impl BenchReport {
                     .map(|m| m.variant.name().to_string())
                     .unwrap_or_default(),
                 stage: format!("speedup_vs:{}", c.baseline),
-                statistic: c.kind.clone(),
-                value: c.speedup,
-                unit: "x".into(),
-            });
+                statistic,
+                value,
+                unit: unit.into(),
+            };
+            out.push(row(c.kind.clone(), c.speedup, "x"));
+            if let (Some((lo, hi)), Some(v)) = (c.speedup_ci95(), c.verdict()) {
+                out.push(row(format!("{}_ci95_lo", c.kind), lo, "x"));
+                out.push(row(format!("{}_ci95_hi", c.kind), hi, "x"));
+                let sign = match v {
+                    Verdict::Faster => 1.0,
+                    Verdict::Slower => -1.0,
+                    Verdict::NoDifference => 0.0,
+                };
+                out.push(row(format!("{}_verdict", c.kind), sign, "verdict"));
+            }
         }
         if let Some(p) = &self.pipeline {
             let base = CsvRow {
@@ -716,6 +851,10 @@ mod tests {
             samples_ms: vec![median],
             warnings: vec![],
             op_profile: None,
+            rounds: vec![],
+            median_ci: None,
+            quality: None,
+            planted_slowdown: None,
         }
     }
 
@@ -728,7 +867,7 @@ mod tests {
             model("inswapper_128_fp16@no-cuda-graph", Role::Swapper, Variant::Fp16, Some("no-cuda-graph"), 6.0),
             model("det_10g_fp16", Role::Detector, Variant::Fp16, None, 3.0),
         ];
-        let c = comparisons(&models);
+        let c = comparisons(&models, 2.0);
         let find = |kind: &str, cand: &str| c.iter().find(|x| x.kind == kind && x.candidate == cand).unwrap();
         assert_eq!(c.len(), 3, "{c:?}");
         let v = find("variant", "inswapper_128_fp16");
@@ -736,6 +875,66 @@ mod tests {
         assert_eq!(find("cuda_graph", "inswapper_128").speedup, 1.2);
         let g = find("cuda_graph", "inswapper_128_fp16");
         assert_eq!((g.baseline.as_str(), g.speedup), ("inswapper_128_fp16@no-cuda-graph", 1.5));
+    }
+
+    /// A model measured in `rounds` (synthetic samples), with the round figures the bench records.
+    fn measured(name: &str, config: Option<&str>, rounds: Vec<Vec<f64>>) -> ModelResult {
+        let mut m = model(name, Role::Detector, Variant::Original, config, 1.0);
+        m.file = PathBuf::from("det_10g.onnx");
+        m.samples_ms = rounds.concat();
+        m.run_ms = Summary::of(&m.samples_ms).unwrap();
+        m.rounds = rounds
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let s = Summary::of(r).unwrap();
+                RoundResult {
+                    round: i,
+                    position: 0,
+                    session_create_ms: 1.0,
+                    first_run_ms: 1.0,
+                    warmup_runs: 1,
+                    n: r.len(),
+                    median: s.median,
+                    min: s.min,
+                    max: s.max,
+                    started_s: i as f64,
+                    load_1m: None,
+                }
+            })
+            .collect();
+        m
+    }
+
+    #[test]
+    fn a_planted_slowdown_is_slower_from_paired_rounds_and_a_twin_is_not() {
+        // The comparison wiring on synthetic rounds: the same rounds the bench records, split back from
+        // samples_ms by each round's n, paired round by round.
+        let base = crate::bench::rounds::tests::synthetic(12.0, 10, 15, 0.02, 0.02, 21);
+        let twin: Vec<Vec<f64>> = crate::bench::rounds::tests::synthetic(1.0, 10, 15, 0.0, 0.02, 77)
+            .iter()
+            .zip(&base)
+            .map(|(j, b)| b.iter().zip(j).map(|(x, y)| x * y).collect())
+            .collect();
+        let slow: Vec<Vec<f64>> = twin.iter().map(|r| rounds::plant(r, 1.10)).collect();
+        for (planted, expected) in [(&twin, Verdict::NoDifference), (&slow, Verdict::Slower)] {
+            let models = vec![
+                measured("det_10g", None, base.clone()),
+                measured("det_10g@ab-twin", Some(AB_TWIN), planted.clone()),
+            ];
+            assert_eq!(models[1].round_samples(), *planted);
+            let c = comparisons(&models, 2.0);
+            assert_eq!(c.len(), 1);
+            assert_eq!((c[0].kind.as_str(), c[0].baseline.as_str()), ("ab_twin", "det_10g"));
+            assert_eq!(c[0].verdict(), Some(expected), "{:?}", c[0].ci);
+            let (lo, hi) = c[0].speedup_ci95().unwrap();
+            match expected {
+                // Slower: the speed-up's interval (baseline / candidate) lies wholly below 1.
+                Verdict::Slower => assert!(hi < 1.0 && (c[0].speedup - 1.0 / 1.1).abs() < 0.02, "{lo} {hi}"),
+                _ => assert!(lo < 1.0 && 1.0 < hi, "{lo} {hi}"),
+            }
+            assert_eq!(c[0].ci.as_ref().unwrap().round_ratios.len(), 10);
+        }
     }
 
     #[test]

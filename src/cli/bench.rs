@@ -72,6 +72,38 @@ pub struct Args {
     /// Do not write result files
     #[arg(long)]
     pub no_save: bool,
+    /// Rounds: each runs every job once, interleaved, with a fresh session, for 1/N of the budget
+    /// (default: the profile's, else 10)
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<usize>,
+    /// Flag medians whose 95% CI is wider than ± this percent
+    #[arg(long, default_value_t = crate::bench::rounds::DEFAULT_CI_WIDTH_PCT, value_name = "PCT")]
+    pub max_ci_width: f64,
+    /// Ratios within ± this percent of 1 are "no difference beyond noise"
+    #[arg(long, default_value_t = crate::bench::rounds::DEFAULT_NOISE_PCT, value_name = "PCT")]
+    pub noise_threshold: f64,
+    /// TEST ONLY: also run an identical twin of every job with its samples multiplied by 1 + PCT/100
+    /// (0 = an identical A/B pair), to check the comparison verdicts end to end
+    #[arg(long, value_name = "PCT", hide = true)]
+    pub test_ab: Option<f64>,
+}
+
+/// Checks the statistics options: a round count of at least 1, positive percentages.
+fn check_stats_args(a: &Args) -> Result<()> {
+    if a.rounds == Some(0) {
+        bail!("--rounds must be at least 1 (1 = every job's runs at once, without rounds)");
+    }
+    for (name, v) in [("--max-ci-width", a.max_ci_width), ("--noise-threshold", a.noise_threshold)] {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("{name} {v}: expected a positive percentage");
+        }
+    }
+    if let Some(p) = a.test_ab {
+        if !(p.is_finite() && p > -100.0) {
+            bail!("--test-ab {p}: expected a percentage above -100");
+        }
+    }
+    Ok(())
 }
 
 fn parse_face(s: &str) -> Result<(u32, u32, u32)> {
@@ -87,6 +119,7 @@ fn parse_face(s: &str) -> Result<(u32, u32, u32)> {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
+    check_stats_args(&a)?;
     let mut loaded = Profile::resolve(&a.profile)?;
     let b = &mut loaded.profile.bench;
     if let Some(w) = &a.warmup {
@@ -114,6 +147,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     if let Some(s) = a.scale {
         b.scale = s;
     }
+    if let Some(k) = a.rounds {
+        b.rounds = k;
+    }
     loaded.profile.validate().context("command-line overrides")?;
     let image = match (&a.image, &a.face) {
         (Some(p), Some(f)) => Some((p.clone(), parse_face(f)?)),
@@ -129,6 +165,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         image,
         quiet: ctx.json,
         command_line: std::env::args().collect(),
+        ci_width_pct: a.max_ci_width,
+        noise_pct: a.noise_threshold,
+        test_ab_slowdown_pct: a.test_ab,
     };
     if !a.no_save {
         bench::results::BenchReport::check_writable(&a.out, &opts.profile.profile.name)?;

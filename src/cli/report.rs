@@ -26,9 +26,15 @@ pub struct Args {
     /// Report name (file names)
     #[arg(long, default_value = "performance")]
     pub name: String,
+    /// Flag medians whose 95% CI is wider than ± this percent (default: each run's own stated width)
+    #[arg(long, value_name = "PCT")]
+    pub max_ci_width: Option<f64>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
+    if let Some(w) = a.max_ci_width.filter(|w| !(w.is_finite() && *w > 0.0)) {
+        anyhow::bail!("--max-ci-width {w}: expected a positive percentage");
+    }
     let selections = a.profiles.iter().map(|s| Selection::parse(s)).collect::<Result<Vec<_>>>()?;
     let baseline = a.baseline.as_deref().map(Selection::parse).transpose()?;
     let opts = ReportOptions {
@@ -38,6 +44,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         out: a.out,
         name: a.name,
         command_line: std::env::args().collect(),
+        ci_width_pct: a.max_ci_width,
     };
     let g = report::generate(&opts)?;
     if ctx.json {
@@ -55,7 +62,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
             println!("  {profile}/{id}{tag}");
         }
         if opts.baseline.is_some() {
-            println!("{} stage(s) slower than the baseline beyond the 95% CI", g.slower);
+            println!("{} stage(s) slower than the baseline beyond the 95% CI and the noise threshold", g.slower);
+        }
+        for f in &g.flags {
+            let (profile, id, _, _) = &g.runs[f.run];
+            println!("flag: {profile}/{id} {} ({}): {}", f.model, f.variant, f.advice.join("; "));
         }
     }
     Ok(ExitCode::SUCCESS)

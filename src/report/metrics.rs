@@ -321,6 +321,10 @@ pub struct VariantRow {
     pub latency: Option<Value>,
     /// Latency relative to the original in the same run (1.0 = same).
     pub vs_original: Option<f64>,
+    /// Its 95% interval from the run's paired rounds (runs with rounds only).
+    pub vs_original_ci: Option<(f64, f64)>,
+    /// The run's verdict on the variant against the original (runs with rounds only).
+    pub verdict: Option<crate::bench::rounds::Verdict>,
     /// Nodes ORT ran, by execution provider (from the per-op profile).
     pub nodes_by_ep: Vec<(String, usize)>,
     /// Nodes in the model file's graph (when the file is still on disk with the recorded sha256).
@@ -367,6 +371,12 @@ pub fn variant_rows(runs: &[Run]) -> Vec<VariantRow> {
                 _ => None,
             };
             let m = run.report.models.iter().find(|m| m.model == model && m.variant.name() == variant);
+            let paired = run
+                .report
+                .comparisons
+                .iter()
+                .filter(|c| c.kind == "variant" && c.candidate == model && vs_original.is_some())
+                .find_map(|c| c.ci.as_ref());
             let nodes_by_ep =
                 m.and_then(|m| m.op_profile.as_ref()).map(|p| p.nodes_per_provider.clone()).unwrap_or_default();
             let parts = run
@@ -380,6 +390,8 @@ pub fn variant_rows(runs: &[Run]) -> Vec<VariantRow> {
                 variant,
                 latency,
                 vs_original,
+                vs_original_ci: paired.map(|c| (c.ci95_lo, c.ci95_hi)),
+                verdict: paired.map(|c| c.verdict),
                 nodes_by_ep,
                 graph_nodes: m.and_then(|m| graph_nodes(&m.file, &m.sha256)),
                 coreml_partitions: parts,
@@ -400,4 +412,89 @@ fn graph_nodes(path: &std::path::Path, sha256: &str) -> Option<usize> {
         return None;
     }
     crate::onnx::model::Model::load(path).ok().map(|m| m.graph().node.len())
+}
+
+/// The larger half-width of a value's interval, percent of the value; `None` without an interval.
+pub fn half_width_pct(v: &Value) -> Option<f64> {
+    let (lo, hi) = (v.lo?, v.hi?);
+    (v.value > 0.0).then(|| 100.0 * (v.value - lo).max(hi - v.value) / v.value)
+}
+
+/// The width above which a run's intervals are flagged: the report's own (`--max-ci-width`), else the
+/// width the run stated (3% for runs written before they stated one).
+pub fn width_limit(run: &Run, override_pct: Option<f64>) -> f64 {
+    override_pct.unwrap_or(run.report.settings.ci_width_limit_pct)
+}
+
+/// True when `v`'s interval is wider than the run's width limit.
+pub fn too_wide(run: &Run, v: &Value, override_pct: Option<f64>) -> bool {
+    run.published.is_none() && half_width_pct(v).is_some_and(|w| w > width_limit(run, override_pct))
+}
+
+/// A measured median that is not good enough, with the advice that would fix it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flag {
+    /// Index of the run in the report's run list.
+    pub run: usize,
+    pub model: String,
+    pub variant: String,
+    /// The interval's larger half-width and the width it was held to, percent of the median.
+    pub half_width_pct: f64,
+    pub limit_pct: f64,
+    pub ci_too_wide: bool,
+    /// The run's rounds disagree (their medians span more than twice the width); false for runs
+    /// written before rounds.
+    pub rounds_disagree: bool,
+    /// One sentence per problem, with advice.
+    pub advice: Vec<String>,
+}
+
+/// Every measured model median whose interval is wider than its run's width limit or whose rounds
+/// disagree. Runs with rounds are judged by [`crate::bench::rounds::quality`]; older runs by their
+/// CSV interval, with the note that it covers one session's samples only.
+pub fn flags(runs: &[Run], override_pct: Option<f64>) -> Vec<Flag> {
+    let mut out = Vec::new();
+    for (i, run) in runs.iter().enumerate().filter(|(_, r)| r.published.is_none()) {
+        let limit = width_limit(run, override_pct);
+        let load = run.report.load_average_start.zip(run.report.load_average_end).map(|(a, b)| a[0].max(b[0]));
+        let per_core = load.map(|l| l / run.report.hardware.logical_cores.max(1) as f64);
+        for m in &run.report.models {
+            let flag = match &m.median_ci {
+                Some(ci) => {
+                    let q = crate::bench::rounds::quality(ci, limit, run.report.settings.time_budget_s, per_core);
+                    Flag {
+                        run: i,
+                        model: m.model.clone(),
+                        variant: m.variant.name().into(),
+                        half_width_pct: q.ci_half_width_pct,
+                        limit_pct: limit,
+                        ci_too_wide: q.ci_too_wide,
+                        rounds_disagree: q.rounds_disagree,
+                        advice: q.flags,
+                    }
+                }
+                None => {
+                    let Some(v) = latency(run, &m.model, m.variant.name(), "run") else { continue };
+                    let Some(w) = half_width_pct(&v) else { continue };
+                    Flag {
+                        run: i,
+                        model: m.model.clone(),
+                        variant: m.variant.name().into(),
+                        half_width_pct: w,
+                        limit_pct: limit,
+                        ci_too_wide: w > limit,
+                        rounds_disagree: false,
+                        advice: vec![format!(
+                            "95% CI ±{w:.1}% is wider than ±{limit}%: rerun with a longer --time on a quieter machine \
+                             (this run predates rounds: its interval covers one session's samples, not a rerun)"
+                        )],
+                    }
+                }
+            };
+            if flag.ci_too_wide || flag.rounds_disagree {
+                out.push(flag);
+            }
+        }
+    }
+    out
 }

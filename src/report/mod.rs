@@ -37,6 +37,9 @@ pub struct ReportOptions {
     pub name: String,
     /// The command line that made the report (for the "how to reproduce" section).
     pub command_line: Vec<String>,
+    /// Flag medians whose 95% interval is wider than ± this percent; `None` = each run's own stated
+    /// width (3% for runs that stated none).
+    pub ci_width_pct: Option<f64>,
 }
 
 /// A report as generated.
@@ -51,6 +54,8 @@ pub struct Generated {
     pub regressions: Vec<Comparison>,
     /// Stages the baseline comparison marks slower.
     pub slower: usize,
+    /// Medians whose interval is over the width or whose rounds disagree, with advice.
+    pub flags: Vec<metrics::Flag>,
 }
 
 /// Loads the selected runs, writes the markdown report and its figures.
@@ -77,6 +82,7 @@ pub fn generate(opts: &ReportOptions) -> Result<Generated> {
     let headline = metrics::headlines(&runs);
     let variants = metrics::variant_rows(&runs);
     let regressions = baseline.map(|b| regress::compare(&runs, b)).unwrap_or_default();
+    let flags = metrics::flags(&runs, opts.ci_width_pct);
 
     let fig_dir = opts.out.join("figures");
     let stem = |what: &str| format!("{}-{what}", opts.name);
@@ -122,7 +128,7 @@ pub fn generate(opts: &ReportOptions) -> Result<Generated> {
         }
     }
 
-    let md = markdown(opts, &runs, selected, &headline, &variants, baseline, &regressions, &figures);
+    let md = markdown(opts, &runs, selected, &headline, &variants, baseline, &regressions, &figures, &flags);
     std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
     let markdown = opts.out.join(format!("{}.md", opts.name));
     std::fs::write(&markdown, md).with_context(|| format!("cannot write {}", markdown.display()))?;
@@ -134,6 +140,7 @@ pub fn generate(opts: &ReportOptions) -> Result<Generated> {
         variants,
         slower: regressions.iter().filter(|c| c.verdict == regress::Verdict::Slower).count(),
         regressions,
+        flags,
     })
 }
 
@@ -152,7 +159,9 @@ fn markdown(
     baseline: Option<usize>,
     regressions: &[Comparison],
     figures: &[(String, String, plots::Written)],
+    flags: &[metrics::Flag],
 ) -> String {
+    let width = opts.ci_width_pct;
     let mut doc = String::new();
     let _ = writeln!(doc, "# Performance report: {}\n", opts.name);
     let names: Vec<String> = runs.iter().map(|r| format!("**{}** (`{}`)", r.label(), r.id)).collect();
@@ -185,13 +194,13 @@ fn markdown(
     };
     tables::section(&mut doc, "Headline", &tables::headline(runs, headline));
     fig(&mut doc, "Headline frame rates");
-    tables::section(&mut doc, "Per-stage comparison", &tables::stages(runs));
+    tables::section(&mut doc, "Per-stage comparison", &tables::stages(runs, width));
     fig(&mut doc, "Latency per stage");
     tables::section(&mut doc, "One frame's time", &tables::frame_breakdown(runs));
     fig(&mut doc, "One frame's time");
-    tables::section(&mut doc, "Models before and after rewrites", &tables::variants(runs, variants));
+    tables::section(&mut doc, "Models before and after rewrites", &tables::variants(runs, variants, width));
     fig(&mut doc, "Models before and after rewrites");
-    tables::section(&mut doc, "Latency distributions", &tables::distributions(runs));
+    tables::section(&mut doc, "Latency distributions", &tables::distributions(runs, width));
     fig(&mut doc, "Latency distributions");
     if runs.iter().any(|r| r.published.is_some()) {
         let _ = writeln!(doc, "Published runs keep no samples, so they have no distribution.");
@@ -213,6 +222,7 @@ fn markdown(
                 })
             }))
             .collect();
+    tables::section(&mut doc, "Measurement quality", &tables::quality(runs, flags));
     if !warnings.is_empty() {
         tables::section(&mut doc, "Measurement warnings", &(warnings.join("\n") + "\n"));
     }

@@ -599,23 +599,22 @@ pub fn variants_chart(runs: &[Run], rows: &[VariantRow]) -> BarChart {
 /// Ratio of each stage to the baseline, coloured by verdict.
 pub fn regress_chart(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> BarChart {
     let series = vec![
-        Series { name: "slower (CIs disjoint)".into(), color: RGBColor(214, 39, 40) },
-        Series { name: "within CI".into(), color: RGBColor(127, 127, 127) },
-        Series { name: "faster (CIs disjoint)".into(), color: RGBColor(44, 160, 44) },
+        Series { name: "slower".into(), color: RGBColor(214, 39, 40) },
+        Series { name: "no difference beyond noise".into(), color: RGBColor(127, 127, 127) },
+        Series { name: "faster".into(), color: RGBColor(44, 160, 44) },
     ];
     let groups = cmp
         .iter()
         .map(|c| {
             let b = c.baseline.value;
-            let value = Value {
-                value: c.ratio,
-                lo: c.current.lo.map(|x| x / b),
-                hi: c.current.hi.map(|x| x / b),
-                kind: Kind::Measured,
+            let (lo, hi) = match c.ratio_ci95 {
+                Some((lo, hi)) => (Some(lo), Some(hi)),
+                None => (c.current.lo.map(|x| x / b), c.current.hi.map(|x| x / b)),
             };
+            let value = Value { value: c.ratio, lo, hi, kind: Kind::Measured };
             let slot = match c.verdict {
                 Verdict::Slower => 0,
-                Verdict::WithinCi => 1,
+                Verdict::NoDifference => 1,
                 Verdict::Faster => 2,
             };
             let mut bars: Vec<Option<Bar>> = vec![None, None, None];
@@ -642,8 +641,9 @@ pub fn regress_chart(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> BarCh
                 .collect(),
             "baseline's 95% CI".into(),
         ),
-        footnote: "Error bars: the run's 95% CI of the median divided by the baseline median. A stage is slower only \
-                   when its CI lies wholly above the baseline's CI."
+        footnote: "Error bars: the ratio's 95% CI (bootstrap over both runs' rounds; without samples, the run's CI \
+                   over the baseline median). Slower / faster: the CI excludes 1 and the ratio is beyond the noise \
+                   threshold."
             .into(),
         size: (1280, 720),
     }

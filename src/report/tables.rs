@@ -12,6 +12,29 @@ use crate::models::Role;
 pub const PUBLISHED_MARK: &str = "†";
 /// Marks a latency whose bound outputs differed from a plain run (see [`metrics::unverified`]).
 pub const UNVERIFIED_MARK: &str = "‡";
+/// Marks a median whose 95% interval is wider than its run's width limit (see [`metrics::too_wide`]).
+pub const WIDE_MARK: &str = "⚠";
+
+fn wide_note(any: bool) -> String {
+    if any {
+        format!(
+            "{WIDE_MARK} The 95% interval is wider than the run's stated width (± percent of the median): see \
+             [Measurement quality](#measurement-quality) for what would narrow it.\n"
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// `value(v)` with [`WIDE_MARK`] when its interval is over the run's width limit; sets `any`.
+fn value_checked(run: &Run, v: &Value, width: Option<f64>, any: &mut bool) -> String {
+    if metrics::too_wide(run, v, width) {
+        *any = true;
+        format!("{} {WIDE_MARK}", value(v))
+    } else {
+        value(v)
+    }
+}
 
 fn unverified_note(any: bool) -> &'static str {
     if any {
@@ -127,13 +150,15 @@ pub fn headline(runs: &[Run], rows: &[Headline]) -> String {
     s
 }
 
-/// Per-stage latency (each role's model in the variant its profile runs), one column per run.
-pub fn stages(runs: &[Run]) -> String {
+/// Per-stage latency (each role's model in the variant its profile runs), one column per run; medians
+/// whose interval is wider than `width` (else the run's own width) carry [`WIDE_MARK`].
+pub fn stages(runs: &[Run], width: Option<f64>) -> String {
     let mut cols: Vec<String> = vec!["Stage (model, variant)".into()];
     cols.extend(runs.iter().enumerate().map(|(i, r)| format!("{} {}", r.label(), prov_link(runs, i))));
     let mut s = row(&cols);
     s.push_str(&row(&cols.iter().map(|_| "---".to_string()).collect::<Vec<_>>()));
     let mut any_unverified = false;
+    let mut any_wide = false;
     for role in Role::ALL {
         let cells: Vec<Option<(String, Value, bool)>> =
             runs.iter().map(|r| metrics::stage_latency_checked(r, role)).collect();
@@ -146,15 +171,20 @@ pub fn stages(runs: &[Run]) -> String {
                 Some((model, v, bad)) => {
                     any_unverified |= bad;
                     let mark = if *bad { format!(" {UNVERIFIED_MARK}") } else { String::new() };
-                    format!("{}{mark} ({model}, {})", value(v), metrics::role_variant(run, role))
+                    let shown = value_checked(run, v, width, &mut any_wide);
+                    format!("{shown}{mark} ({model}, {})", metrics::role_variant(run, role))
                 }
                 None => "—".into(),
             });
         }
         s.push_str(&row(&line));
     }
-    s.push_str("\nMedian latency per run in ms, `[lo, hi]` = 95% bootstrap confidence interval of the median.\n");
+    s.push_str(
+        "\nMedian latency per run in ms, `[lo, hi]` = 95% confidence interval of the median (runs with rounds: \
+         hierarchical bootstrap over the rounds; older runs: bootstrap over one session's samples).\n",
+    );
     s.push_str(unverified_note(any_unverified));
+    s.push_str(&wide_note(any_wide));
     s.push_str(&published_note(runs));
     s
 }
@@ -192,8 +222,17 @@ pub fn frame_breakdown(runs: &[Run]) -> String {
     s
 }
 
+/// `vs original` cell: the ratio, and with the run's paired-round comparison its interval and verdict.
+fn vs_original(r: &VariantRow) -> String {
+    let Some(x) = r.vs_original else { return "—".into() };
+    match (&r.vs_original_ci, r.verdict) {
+        (Some((lo, hi)), Some(v)) => format!("{x:.3}× [{lo:.3}, {hi:.3}] {}", v.text()),
+        _ => format!("{x:.2}×"),
+    }
+}
+
 /// Per-model variants before and after rewrites: latency, node counts, CoreML partitions, hashes.
-pub fn variants(runs: &[Run], rows: &[VariantRow]) -> String {
+pub fn variants(runs: &[Run], rows: &[VariantRow], width: Option<f64>) -> String {
     let mut s = header(&[
         "Run",
         "Model",
@@ -205,6 +244,7 @@ pub fn variants(runs: &[Run], rows: &[VariantRow]) -> String {
         "CoreML partitions",
         "sha256",
     ]);
+    let mut any_wide = false;
     for r in rows {
         let run = &runs[r.run];
         let nodes = if r.nodes_by_ep.is_empty() {
@@ -220,8 +260,8 @@ pub fn variants(runs: &[Run], rows: &[VariantRow]) -> String {
             format!("{} {}", run.label(), prov_link(runs, r.run)),
             format!("`{}`", r.model),
             r.variant.clone(),
-            opt(r.latency.as_ref()),
-            r.vs_original.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "—".into()),
+            r.latency.as_ref().map(|v| value_checked(run, v, width, &mut any_wide)).unwrap_or_else(|| "—".into()),
+            vs_original(r),
             r.graph_nodes.map(|n| n.to_string()).unwrap_or_else(|| "—".into()),
             nodes,
             opt(r.coreml_partitions.as_ref()),
@@ -229,19 +269,38 @@ pub fn variants(runs: &[Run], rows: &[VariantRow]) -> String {
         ]));
     }
     s.push_str(
-        "\n`vs original` = this variant's median / the original's median in the same run (below 1 is faster). \
-         Graph nodes are counted in the model file when it is still on disk with the recorded sha256; nodes run \
+        "\n`vs original` = this variant's median / the original's median in the same run (below 1 is faster); \
+         runs with rounds add its 95% interval from paired rounds and the verdict (faster / slower only when the \
+         interval excludes 1 and the ratio is beyond the run's noise threshold). Graph nodes are counted in the model file when it is still on disk with the recorded sha256; nodes run \
          come from ORT's profile of the run. CoreML partitions are published figures or the partition planner's \
          estimate; `—` where neither exists.\n",
     );
+    s.push_str(&wide_note(any_wide));
     s.push_str(&published_note(runs));
     s
 }
 
-/// Distribution statistics of every measured model (the box plots' numbers).
-pub fn distributions(runs: &[Run]) -> String {
-    let mut s =
-        header(&["Run", "Model", "Variant", "n", "min", "median", "mean", "p90", "p99", "max", "stddev", "outliers"]);
+/// Distribution statistics of every measured model (the box plots' numbers), with the median's
+/// interval, its half-width (marked when over the width) and the rounds.
+pub fn distributions(runs: &[Run], width: Option<f64>) -> String {
+    let mut s = header(&[
+        "Run",
+        "Model",
+        "Variant",
+        "n",
+        "min",
+        "median",
+        "mean",
+        "p90",
+        "p99",
+        "max",
+        "stddev",
+        "outliers",
+        "95% CI of median",
+        "CI ±",
+        "rounds",
+    ]);
+    let mut any_wide = false;
     for (i, run) in runs.iter().enumerate().filter(|(_, r)| r.published.is_none()) {
         let mut seen: Vec<(String, String)> = Vec::new();
         for r in run.rows.iter().filter(|r| r.stage == "run" && r.statistic == "n") {
@@ -256,10 +315,28 @@ pub fn distributions(runs: &[Run]) -> String {
             for st in ["n", "min", "median", "mean", "p90", "p99", "max", "stddev", "outliers"] {
                 cells.push(get(st));
             }
+            let lat = metrics::latency(run, &r.model, &r.variant, "run");
+            cells.push(match lat.and_then(|v| v.lo.zip(v.hi)) {
+                Some((lo, hi)) => format!("[{}, {}]", num(lo), num(hi)),
+                None => "—".into(),
+            });
+            cells.push(match lat.as_ref().and_then(|v| metrics::half_width_pct(v).map(|w| (v, w))) {
+                Some((v, w)) if metrics::too_wide(run, v, width) => {
+                    any_wide = true;
+                    format!("{w:.1}% {WIDE_MARK}")
+                }
+                Some((_, w)) => format!("{w:.1}%"),
+                None => "—".into(),
+            });
+            cells.push(get("rounds"));
             s.push_str(&row(&cells));
         }
     }
-    s.push_str("\nLatencies in ms over the measured (warm) runs; outliers by the 1.5×IQR rule.\n");
+    s.push_str(
+        "\nLatencies in ms over the measured (warm) runs; outliers by the 1.5×IQR rule. `CI ±` is the interval's \
+         larger half-width in percent of the median; `rounds` is `—` for runs written before rounds.\n",
+    );
+    s.push_str(&wide_note(any_wide));
     s
 }
 
@@ -279,13 +356,26 @@ pub fn regressions(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> String 
             c.stage.clone(),
             value(&c.baseline),
             value(&c.current),
-            format!("{:.2}×", c.ratio),
-            c.verdict.text().into(),
+            match c.ratio_ci95 {
+                Some((lo, hi)) => format!("{:.3}× [{lo:.3}, {hi:.3}]", c.ratio),
+                None => format!("{:.2}×", c.ratio),
+            },
+            match c.verdict {
+                crate::report::regress::Verdict::Slower => "**slower** ▲".into(),
+                crate::report::regress::Verdict::Faster => "faster ▼".into(),
+                v => v.text().to_string(),
+            },
         ]));
     }
-    s.push_str(
-        "\n**slower** ▲: the run's 95% interval lies wholly above the baseline's (a published baseline number \
-         counts as its own interval); within CI: the intervals overlap, so no change is claimed.\n",
+    let noise = runs[baseline].report.settings.noise_threshold_pct;
+    let _ = writeln!(
+        s,
+        "\nRatio = run median / baseline median with its 95% interval from a hierarchical bootstrap over each run's \
+         rounds (two invocations' rounds were not measured side by side, so they are resampled independently, not \
+         paired). **slower** ▲ / faster ▼: the interval excludes 1 and the ratio is beyond the noise threshold of \
+         ±{noise}%; otherwise no difference beyond noise. Stages without samples (pipeline stages, published \
+         numbers, which count as their own interval) show no ratio interval and are slower only when the medians' \
+         intervals do not overlap."
     );
     let loads: Vec<String> = std::iter::once(baseline)
         .chain(
@@ -306,6 +396,52 @@ pub fn regressions(runs: &[Run], baseline: usize, cmp: &[Comparison]) -> String 
         );
     }
     s.push_str(&published_note(runs));
+    s
+}
+
+/// The measurement-quality section: every flagged median with its advice, machine state changes,
+/// and runs whose intervals predate rounds.
+pub fn quality(runs: &[Run], flags: &[metrics::Flag]) -> String {
+    let mut s = String::new();
+    if flags.is_empty() {
+        s.push_str(
+            "No measured median has an interval wider than its run's stated width, and no run's rounds disagree.\n",
+        );
+    } else {
+        s.push_str(&header(&["Run", "Model", "Variant", "CI ±", "Width limit", "Problem and advice"]));
+        for f in flags {
+            s.push_str(&row(&[
+                format!("{} {}", runs[f.run].label(), prov_link(runs, f.run)),
+                format!("`{}`", f.model),
+                f.variant.clone(),
+                if f.ci_too_wide {
+                    format!("{:.1}% {WIDE_MARK}", f.half_width_pct)
+                } else {
+                    format!("{:.1}%", f.half_width_pct)
+                },
+                format!("±{}%", f.limit_pct),
+                cell(&f.advice.join("; ")),
+            ]));
+        }
+    }
+    for r in runs.iter().filter(|r| r.published.is_none()) {
+        if !r.report.machine_changes.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n- {}: the machine's state changed during the run: {}.",
+                r.label(),
+                r.report.machine_changes.join("; ")
+            );
+        }
+        if r.report.settings.rounds == 0 {
+            let _ = writeln!(
+                s,
+                "\n- {}: written before rounds: its intervals cover one session's samples, so a rerun's median can fall \
+                 outside them; rerun `faceperf bench` for intervals over rounds.",
+                r.label()
+            );
+        }
+    }
     s
 }
 
@@ -403,6 +539,21 @@ pub fn provenance(runs: &[Run]) -> String {
             st.bootstrap_resamples,
             st.input_seed
         )
+    }));
+    s.push_str(&field("rounds and intervals", &|r| {
+        let st = &r.report.settings;
+        match (r.published.is_some(), st.rounds) {
+            (true, _) => "not published".into(),
+            (false, 0) => "one session per model (before rounds); bootstrap over its samples".into(),
+            (false, k) => format!(
+                "{k} rounds; {}; {}; CI width flagged above ±{}%, noise threshold ±{}%",
+                st.round_order, st.ci_method, st.ci_width_limit_pct, st.noise_threshold_pct
+            ),
+        }
+    }));
+    s.push_str(&field("machine state (before → after)", &|r| match (&r.report.machine_start, &r.report.machine_end) {
+        (Some(a), Some(b)) => format!("{} → {}", a.summary(), b.summary()),
+        _ => "not recorded".into(),
     }));
     s.push_str(&field("load average (start → end)", &|r| {
         let f = |l: Option<[f64; 3]>| l.map(|l| format!("{:.2}", l[0])).unwrap_or("?".into());
