@@ -2,7 +2,8 @@
 # Runs every step of ci/examples/models.yml here, as a face-swap project's CI would, against a
 # project folder with tiny replica models: everything but the hosted runner itself.
 #
-#   ci/examples/run-locally.sh [--project DIR] [--cache-store DIR] [--log FILE] [--set NAME=VALUE]... [--online]
+#   ci/examples/run-locally.sh [--project DIR] [--cache-store DIR] [--log FILE] [--set NAME=VALUE]...
+#                              [--online] [--prebuilt BIN]
 #
 # - The project folder (default: a new temporary one) stands for the checkout; when it has no
 #   models/, `faceperf models synth --scale tiny --roles $ROLES` fills it (default roles:
@@ -12,7 +13,10 @@
 #   otherwise offline from a wheel repacked from the ONNX Runtime ci/setup-ort.sh installed (found
 #   through ORT_DYLIB_PATH or .ort/site), whose version then replaces ORT_VERSION.
 # - `cargo install` builds this checkout (FACEPERF_PATH) into a folder of its own, reusing this
-#   checkout's target/ (debug profile), and only that binary is on PATH.
+#   checkout's target/ (debug profile), and only that binary is on PATH. With --prebuilt BIN (the
+#   quick test, tests/ci_example.rs) a `cargo` stand-in on PATH answers exactly the step's
+#   `cargo install --locked --path <this checkout> ...` by copying BIN there instead of compiling
+#   (minutes on a loaded 2-core machine); the rest of the step runs as written.
 # - ORT_DYLIB_PATH, FACEPERF_ORT_DIR, FACEPERF_MODELS and FACEPERF_PYTHON are unset, so faceperf
 #   must find ONNX Runtime the way a user's CI does: in the venv's onnxruntime package.
 # - The cache store (default: inside the work folder) stands for the Actions cache; pass the same
@@ -24,7 +28,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/faceperf-ci-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-project="" store="$work/cache-store" log="" online=0 sets=()
+project="" store="$work/cache-store" log="" online=0 prebuilt="" sets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --project) project=$2; shift 2 ;;
@@ -32,6 +36,7 @@ while [ $# -gt 0 ]; do
     --log) log=$2; shift 2 ;;
     --set) sets+=(--set "$2"); shift 2 ;;
     --online) online=1; shift ;;
+    --prebuilt) prebuilt=$2; shift 2 ;;
     *) echo "error: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -87,6 +92,19 @@ EOF
 )
   export PIP_NO_INDEX=1 PIP_FIND_LINKS="$work/wheelhouse"
   sets=(--set "ORT_VERSION=$version" "${sets[@]}")
+fi
+
+if [ -n "$prebuilt" ]; then
+  # A stand-in for the step's `cargo install --locked --path <this checkout> ...`; any other cargo
+  # command goes to the real cargo.
+  mkdir -p "$work/shim"
+  printf '%s\n' '#!/usr/bin/env bash' \
+    "if [ \"\$1 \$2 \$3 \$4\" = \"install --locked --path $repo\" ]; then" \
+    "  mkdir -p \"\$CARGO_INSTALL_ROOT/bin\" && cp \"$prebuilt\" \"\$CARGO_INSTALL_ROOT/bin/faceperf\"" \
+    "  echo \"  Installed faceperf: $prebuilt copied to \$CARGO_INSTALL_ROOT/bin (stand-in for: cargo \$*)\"" \
+    '  exit 0' 'fi' "exec \"$(command -v cargo)\" \"\$@\"" >"$work/shim/cargo"
+  chmod +x "$work/shim/cargo"
+  export PATH="$work/shim:$PATH"
 fi
 
 unset ORT_DYLIB_PATH FACEPERF_ORT_DIR FACEPERF_MODELS FACEPERF_PYTHON FACEPERF_MIRROR
