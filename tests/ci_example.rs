@@ -25,12 +25,21 @@ fn missing_prerequisite() -> Option<String> {
         .map(PathBuf::from)
         .and_then(|p| p.ancestors().nth(3).map(Path::to_path_buf))
         .into_iter()
-        .chain([repo().join(".ort/site")]);
+        .chain([repo().join(".ort/site")])
+        .chain(python_site());
     let has_wheel = beside_ort.into_iter().any(|site| {
         std::fs::read_dir(site)
             .is_ok_and(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("onnxruntime-")))
     });
     (!has_wheel).then(|| "an installed onnxruntime wheel to install offline (bash ci/setup-ort.sh)".into())
+}
+
+/// The site-packages folder of python3's onnxruntime, if it has one.
+fn python_site() -> Option<PathBuf> {
+    let script = "import importlib.util, os\ns = importlib.util.find_spec('onnxruntime')\nprint(os.path.dirname(os.path.dirname(s.origin)) if s and s.origin else '')";
+    let out = Command::new("python3").args(["-c", script]).output().ok()?;
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
 /// Runs the workflow once on `project` with the cache store `store`; returns the step log.

@@ -10,8 +10,8 @@
 #   recognizer,swapper).
 # - A fresh Python venv (system site-packages, no onnxruntime) stands for actions/setup-python.
 #   The workflow's `pip install onnxruntime` step runs in it for real: from PyPI with --online,
-#   otherwise offline from a wheel repacked from the ONNX Runtime ci/setup-ort.sh installed (found
-#   through ORT_DYLIB_PATH or .ort/site), whose version then replaces ORT_VERSION.
+#   otherwise offline from a wheel repacked from an installed one (beside ORT_DYLIB_PATH, in
+#   .ort/site from ci/setup-ort.sh, or the system Python's), whose version then replaces ORT_VERSION.
 # - `cargo install` builds this checkout (FACEPERF_PATH) into a folder of its own, reusing this
 #   checkout's target/ (debug profile), and only that binary is on PATH. With --prebuilt BIN (the
 #   quick test, tests/ci_example.rs) a `cargo` stand-in on PATH answers exactly the step's
@@ -54,11 +54,12 @@ if ! ls "$project"/models/*.onnx >/dev/null 2>&1; then
   "${fp[@]}" models synth --scale tiny --dir "$project/models" --roles "${ROLES:-recognizer,swapper}" >/dev/null
 fi
 
-# actions/setup-python: a venv without onnxruntime.
+# actions/setup-python: a venv without onnxruntime (borrowing the system's pip when that is
+# possible, else with its own pip when the system Python has onnxruntime itself).
 python3 -m venv --without-pip --system-site-packages "$work/venv"
 if "$work/venv/bin/python" -c 'import onnxruntime' 2>/dev/null; then
-  echo "error: the system Python already has onnxruntime, so the workflow's install step would prove nothing; run with a Python without it (FACEPERF_CI_PYTHON)" >&2
-  exit 1
+  rm -rf "$work/venv"
+  python3 -m venv "$work/venv"
 fi
 
 if [ "$online" = 0 ]; then
@@ -70,7 +71,10 @@ if [ "$online" = 0 ]; then
     site="$repo/.ort/site"
   fi
   if ! ls "$site"/onnxruntime-*.dist-info >/dev/null 2>&1; then
-    echo "error: no installed onnxruntime wheel to install offline (looked beside ORT_DYLIB_PATH and in $repo/.ort/site); run bash ci/setup-ort.sh, or pass --online" >&2
+    site=$(python3 -c 'import importlib.util, os; s = importlib.util.find_spec("onnxruntime"); print(os.path.dirname(os.path.dirname(s.origin)) if s and s.origin else "")' 2>/dev/null || true)
+  fi
+  if ! ls "$site"/onnxruntime-*.dist-info >/dev/null 2>&1; then
+    echo "error: no installed onnxruntime wheel to install offline (looked beside ORT_DYLIB_PATH, in $repo/.ort/site and in python3's packages); run bash ci/setup-ort.sh, or pass --online" >&2
     exit 1
   fi
   mkdir -p "$work/wheelhouse"

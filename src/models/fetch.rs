@@ -272,7 +272,7 @@ fn present(want: &Want, dest: &Path, opts: &FetchOptions) -> Result<Option<Fetch
     let Some(c) = check_file(dest, &want.expect)? else { return Ok(None) };
     let dir = dest.parent().unwrap_or(Path::new("."));
     let problem = if !c.verdict.is_ok() {
-        Some(c.verdict.problem())
+        Some(format!("its {}", c.verdict.problem()))
     } else if want.unhashed() {
         unhashed_problem(want, dest, &c)?
     } else {
