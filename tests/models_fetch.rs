@@ -1,7 +1,8 @@
 //! `models fetch` and `models import` against a loopback HTTP server started by each test (no test
 //! touches the internet): resume after an interrupted transfer, hash and size rejection (nothing
-//! left in place), HTTP errors, archives, locking, disk-full and unwritable-folder errors, and
-//! imports from Deep-Live-Cam and insightface folders.
+//! left in place), HTTP errors, archives, locking (no lock file left behind), disk-full and
+//! unwritable-folder errors, models without a published hash (signature check, recorded sha256,
+//! changed files noticed), and imports from Deep-Live-Cam and insightface folders.
 
 mod support;
 
@@ -11,8 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use faceperf::models::fetch::{self, part_path, Action, FetchOptions, Target};
+use faceperf::models::fetched::{self, FetchRecord, RECORD_FILE};
 use faceperf::models::import::{import, ImportStatus};
-use faceperf::models::Manifest;
+use faceperf::models::local::FileLock;
+use faceperf::models::{synth, Manifest, Role, Scale};
 use faceperf::util::hash::sha256_hex;
 use support::http::{Route, Server};
 
@@ -45,13 +48,10 @@ fn fetch_one(m: &Manifest, name: &str, o: &FetchOptions) -> anyhow::Result<fetch
     fetch::fetch_model(m, m.model(name).unwrap(), o)
 }
 
-/// Files in `dir` other than lock files.
+/// Every file in `dir`, lock files included (none may be left behind).
 fn leftovers(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".lock"))
-        .collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -176,22 +176,189 @@ fn next_url_is_tried_after_a_failure() {
     assert_eq!(r.url.as_deref(), Some(urls[1].as_str()));
 }
 
+/// The serialized tiny replica of `role`.
+fn replica(role: Role, seed: u64) -> Vec<u8> {
+    synth::synth_model(role, Scale::Tiny, seed).unwrap().to_bytes()
+}
+
 #[test]
-fn without_a_hash_the_size_is_checked() {
-    let body = payload(10_000, 5);
+fn without_a_hash_the_size_and_the_signature_are_checked() {
+    let body = replica(Role::Swapper, 1);
+    let n = body.len();
     let srv = Server::start(vec![("/f.onnx", body.clone()), ("/g.onnx", body.clone())]);
     let m = manifest(&format!(
         "{}{}",
-        model_toml("f", "f.onnx", &[srv.url("/f.onnx")], Some(10_000), ""),
-        model_toml("g", "g.onnx", &[srv.url("/g.onnx")], Some(12_345), "")
+        model_toml("f", "f.onnx", &[srv.url("/f.onnx")], Some(n), ""),
+        model_toml("g", "g.onnx", &[srv.url("/g.onnx")], Some(n + 1), "")
     ));
     let d = tempfile::tempdir().unwrap();
     let r = fetch_one(&m, "f", &opts(d.path())).unwrap();
-    assert_eq!(r.verified_by, "size");
+    assert_eq!(r.verified_by, "size+signature");
+    assert_eq!(r.trust, fetched::TRUST_SIZE_SIGNATURE);
     assert_eq!(r.sha256, sha256_hex(&body), "the digest is still reported");
     let err = format!("{:#}", fetch_one(&m, "g", &opts(d.path())).unwrap_err());
-    assert!(err.contains("serves 10000 bytes but the manifest says 12345"), "{err}");
+    assert!(err.contains(&format!("serves {n} bytes but the manifest says {}", n + 1)), "{err}");
     assert!(!d.path().join("g.onnx").exists());
+    assert_eq!(leftovers(d.path()), [RECORD_FILE, "f.onnx"]);
+}
+
+/// Runs `faceperf models <args> --manifest <mpath> --dir <dir>` with `FACEPERF_MIRROR=<mirror>`.
+fn cli(args: &[&str], mpath: &Path, dir: &Path, mirror: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faceperf"))
+        .arg("models")
+        .args(args)
+        .arg("--manifest")
+        .arg(mpath)
+        .arg("--dir")
+        .arg(dir)
+        .env("FACEPERF_MIRROR", mirror)
+        .output()
+        .unwrap()
+}
+
+/// A manifest file with a GFPGANv1.4 entry like the built-in one: an enhancer, no hash, no size.
+fn gfpgan_manifest(dir: &Path) -> std::path::PathBuf {
+    let text = "version = 1\n\n[[models]]\nname = \"GFPGANv1.4\"\nfile = \"GFPGANv1.4.onnx\"\nrole = \"enhancer\"\n\
+                urls = [\"https://example.invalid/GFPGANv1.4.onnx\"]\nsha256 = \"\"\n";
+    let p = dir.join("manifest.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_wrong_model_served_for_a_name_without_a_hash_is_refused() {
+    // The mirror serves a 192x192 landmarks model under the enhancer's name.
+    let srv = Server::start(vec![("/GFPGANv1.4.onnx", replica(Role::Landmarks, 1))]);
+    let d = tempfile::tempdir().unwrap();
+    let mpath = gfpgan_manifest(d.path());
+    let models = d.path().join("models");
+    let out = cli(&["fetch", "GFPGANv1.4"], &mpath, &models, &srv.base);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("GFPGANv1.4.onnx from {}/GFPGANv1.4.onnx is not a enhancer model", srv.base)),
+        "{err}"
+    );
+    assert!(err.contains("it looks like a landmarks model"), "{err}");
+    assert!(err.contains("no sha256 is published for it, so its signature decides; the download was deleted"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+    assert!(leftovers(&models).is_empty(), "no file, part file, lock or record: {:?}", leftovers(&models));
+
+    // The same file put in place by hand is not taken either.
+    std::fs::write(models.join("GFPGANv1.4.onnx"), replica(Role::Landmarks, 1)).unwrap();
+    let out = cli(&["fetch", "GFPGANv1.4", "--retries", "0"], &mpath, &models, &srv.base);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is already there but it is not a enhancer model"), "{err}");
+    assert_eq!(leftovers(&models), ["GFPGANv1.4.onnx"], "nothing recorded for a refused file");
+}
+
+#[test]
+fn a_model_without_a_hash_is_signature_checked_recorded_and_watched() {
+    let first = replica(Role::Enhancer, 1);
+    let srv = Server::start(vec![("/GFPGANv1.4.onnx", first.clone())]);
+    let d = tempfile::tempdir().unwrap();
+    let mpath = gfpgan_manifest(d.path());
+    let models = d.path().join("models");
+
+    // First fetch (text): reported as unverified, its sha256 recorded.
+    let out = cli(&["fetch", "GFPGANv1.4"], &mpath, &models, &srv.base);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("downloaded") && text.contains("unverified: signature only"), "{text}");
+    let rec = FetchRecord::load(&models).unwrap();
+    let entry = rec.get("GFPGANv1.4.onnx").unwrap();
+    assert_eq!(entry.sha256, sha256_hex(&first));
+    assert_eq!(entry.source, format!("{}/GFPGANv1.4.onnx", srv.base));
+    assert_eq!(leftovers(&models), [RECORD_FILE, "GFPGANv1.4.onnx"], "no lock files");
+
+    // Second fetch (JSON): already present, same trust, compared with the record.
+    let out = cli(&["fetch", "GFPGANv1.4", "--json"], &mpath, &models, &srv.base);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["action"], "already-present");
+    assert_eq!(rows[0]["trust"], "unverified: signature only");
+    assert_eq!(rows[0]["verified_by"], "signature");
+    assert_eq!(rows[0]["recorded_in"], models.join(RECORD_FILE).display().to_string());
+    assert_eq!(FetchRecord::load(&models).unwrap(), rec, "the first record is kept as it was");
+
+    // The file changes (another enhancer: its signature still fits): list and fetch notice.
+    let second = replica(Role::Enhancer, 2);
+    std::fs::write(models.join("GFPGANv1.4.onnx"), &second).unwrap();
+    let out = cli(&["list", "--json"], &mpath, &models, &srv.base);
+    let l: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(l["models"][0]["status"], "changed");
+    let why = l["models"][0]["problem"].as_str().unwrap();
+    assert!(why.contains(&format!("changed since it was first fetched: sha256 {}", sha256_hex(&second))), "{why}");
+    assert!(why.contains(&format!("recorded {}", sha256_hex(&first))), "{why}");
+    let text = String::from_utf8_lossy(&cli(&["list"], &mpath, &models, &srv.base).stdout).into_owned();
+    assert!(text.contains("changed") && text.contains("changed since it was first fetched"), "{text}");
+    let out = cli(&["fetch", "GFPGANv1.4"], &mpath, &models, &srv.base);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is already there but changed since it was first fetched") && err.contains("--force"),
+        "{err}"
+    );
+
+    // --force fetches it again; the record and the listing agree again.
+    let out = cli(&["fetch", "GFPGANv1.4", "--force", "--json"], &mpath, &models, &srv.base);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["action"], "downloaded");
+    assert!(std::fs::read(models.join("GFPGANv1.4.onnx")).unwrap() == first);
+    let l: serde_json::Value =
+        serde_json::from_slice(&cli(&["list", "--json"], &mpath, &models, &srv.base).stdout).unwrap();
+    assert_eq!(l["models"][0]["status"], "present-unverified");
+    assert_eq!(leftovers(&models), [RECORD_FILE, "GFPGANv1.4.onnx"], "no lock files");
+}
+
+#[test]
+fn an_archive_member_without_a_hash_must_fit_its_role() {
+    let zip = zip_of(&[("det.onnx", &replica(Role::Recognizer, 1)), ("rec.onnx", &replica(Role::Recognizer, 1))]);
+    let srv = Server::start(vec![("/pack.zip", zip.clone())]);
+    let member = |name: &str, role: &str| {
+        format!("[[models]]\nname = \"{name}\"\nfile = \"{name}.onnx\"\nrole = \"{role}\"\narchive = \"pack\"\n\n")
+    };
+    let m = manifest(&format!(
+        "[[archives]]\nname = \"pack\"\nfile = \"pack.zip\"\nurls = [\"{}\"]\nsha256 = \"{}\"\n\n{}{}",
+        srv.url("/pack.zip"),
+        sha256_hex(&zip),
+        member("det", "detector"),
+        member("rec", "recognizer")
+    ));
+    let d = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", fetch_one(&m, "det", &opts(d.path())).unwrap_err());
+    assert!(err.contains("is not a detector model") && err.contains("nothing was written"), "{err}");
+    let r = fetch_one(&m, "rec", &opts(d.path())).unwrap();
+    assert_eq!((r.action, r.trust.as_str()), (Action::Extracted, fetched::TRUST_SIGNATURE));
+    assert_eq!(FetchRecord::load(d.path()).unwrap().get("rec.onnx").unwrap().source, "archive pack");
+    assert_eq!(leftovers(d.path()), [RECORD_FILE, "pack.zip", "rec.onnx"]);
+}
+
+#[test]
+fn lock_files_are_removed_on_release_without_breaking_mutual_exclusion() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let d = tempfile::tempdir().unwrap();
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (dir, inside, most) = (d.path().to_path_buf(), inside.clone(), most.clone());
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let _lock = FileLock::acquire(&dir, "x.onnx", true).unwrap();
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1, "two holders at once");
+    assert!(leftovers(d.path()).is_empty(), "{:?}", leftovers(d.path()));
 }
 
 #[test]
@@ -228,6 +395,7 @@ fn concurrent_fetches_of_one_file_download_it_once() {
     assert_eq!(actions.iter().filter(|a| **a == Action::Downloaded).count(), 1, "{actions:?}");
     assert_eq!(srv.requests().len(), 1);
     assert!(std::fs::read(d.path().join("i.onnx")).unwrap() == body);
+    assert_eq!(leftovers(d.path()), ["i.onnx"], "no lock file left");
 }
 
 /// A zip with `members` stored under `prefix`.

@@ -183,7 +183,7 @@ fn fetch_cmd(ctx: &Ctx, a: FetchArgs) -> Result<ExitCode> {
                         Action::Downloaded => "downloaded".to_string(),
                         Action::Extracted => format!("extracted from {}", r.archive.as_deref().unwrap_or("?")),
                     };
-                    println!("{:<20} {:<32} verified by {:<6} {}", r.name, what, r.verified_by, r.path);
+                    println!("{:<20} {:<32} {:<36} {}", r.name, what, r.trust, r.path);
                 }
                 (None, Some(e)) => eprintln!("{:<20} FAILED: {e}", row.name),
                 _ => {}

@@ -41,6 +41,10 @@ pub struct Args {
     /// With --check: trust the sidecar's equivalence report instead of re-running the check
     #[arg(long, requires = "check")]
     pub quick: bool,
+    /// Print the key a CI cache of these variants is stored under (sha256 over the models'
+    /// content, the recipes' hashes and the tool version; --json: its parts too) and exit
+    #[arg(long, conflicts_with = "check")]
+    pub cache_key: bool,
     /// Replica scale that model names and the default model set refer to
     #[arg(long, value_enum, default_value = "tiny")]
     pub scale: Scale,
@@ -196,12 +200,22 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     let recipes = recipes(&a)?;
     let suffixes: Vec<String> = recipes.iter().map(|r| r.suffix().to_string()).collect();
     let models = resolve_models(&a, &suffixes)?;
-    let rt = ctx.runtime()?;
     let mut input_shapes = BTreeMap::new();
     for s in &a.input_shapes {
         let (k, v) = parse_input_shape(s)?;
         input_shapes.insert(k, v);
     }
+    if a.cache_key {
+        let tool_version = a.tool_version.as_deref().unwrap_or(crate::optimize::TOOL_VERSION);
+        let key = crate::optimize::cache::CacheKey::compute(&models, &recipes, &input_shapes, tool_version)?;
+        if ctx.json {
+            print_json(&key)?;
+        } else {
+            println!("{}", key.key);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rt = ctx.runtime()?;
     let verify_on = match &a.verify_on {
         Some(name) => {
             let loaded = crate::profile::Profile::resolve(name)?;

@@ -4,8 +4,11 @@
 //! A download goes to `<file>.part` beside the destination. An interrupted transfer keeps the part
 //! file; the next attempt (a retry, or the next `fetch`) asks for the rest with an HTTP `Range`
 //! request. Only a complete file whose hash matches the manifest is renamed into place; a mismatch
-//! deletes the download. A lock file per destination makes concurrent fetches of one file wait
-//! for each other instead of writing into the same part file.
+//! deletes the download. A model whose entry publishes no hash must instead fit its role's I/O
+//! signature, is reported as [`fetched::TRUST_SIGNATURE`], and has its sha256 recorded on the
+//! first fetch ([`fetched`]) so a later change is noticed. A lock file per destination (removed on
+//! release) makes concurrent fetches of one file wait for each other instead of writing into the
+//! same part file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -15,8 +18,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use super::local::{self, check_file, io_error, Expected, FileLock, Verdict};
+use super::fetched::{self, FetchRecord};
+use super::local::{self, check_file, io_error, Expected, FileCheck, FileLock, Verdict};
 use super::manifest::{Archive, Manifest, ModelEntry};
+use super::Role;
 
 /// Environment variable with a mirror base URL (same as `--mirror`).
 pub const MIRROR_ENV: &str = "FACEPERF_MIRROR";
@@ -83,8 +88,88 @@ pub struct FetchReport {
     pub size: u64,
     /// sha256 of the file.
     pub sha256: String,
-    /// How it was checked: `sha256`, `size` or `none` (nothing published).
+    /// How it was checked: `sha256`; for a model without a published hash `signature` or
+    /// `size+signature`; for an archive without one `size` or `none`.
     pub verified_by: String,
+    /// How far it can be trusted: `verified by sha256`, or `unverified: signature only` (and the
+    /// other `unverified: …` forms of [`fetched`]) when no hash is published.
+    pub trust: String,
+    /// The record of fetched files its sha256 was written to or compared with (files without a
+    /// published hash only).
+    pub recorded_in: Option<String>,
+}
+
+/// What a fetched file must satisfy.
+struct Want<'a> {
+    /// Manifest name.
+    name: &'a str,
+    /// Published hash and size.
+    expect: Expected,
+    /// The model's role (models only): without a published hash the file must fit its signature.
+    role: Option<Role>,
+}
+
+impl Want<'_> {
+    /// True when no sha256 is published, so the file is taken on trust (and recorded).
+    fn unhashed(&self) -> bool {
+        self.expect.sha256.is_empty()
+    }
+
+    /// `verified_by` and `trust` for a file that passed its checks with `verdict`.
+    fn words(&self, verdict: &Verdict) -> (String, String) {
+        let trust = match (verdict, self.role) {
+            (Verdict::Verified, _) => fetched::TRUST_SHA256,
+            (Verdict::SizeMatches, Some(_)) => fetched::TRUST_SIZE_SIGNATURE,
+            (Verdict::SizeMatches, None) => fetched::TRUST_SIZE,
+            (_, Some(_)) => fetched::TRUST_SIGNATURE,
+            (_, None) => fetched::TRUST_NONE,
+        };
+        let by = match (verdict, self.role) {
+            (Verdict::SizeMatches, Some(_)) => "size+signature",
+            (Verdict::Unchecked, Some(_)) => "signature",
+            (v, _) => v.method(),
+        };
+        (by.to_string(), trust.to_string())
+    }
+
+    /// Refuses `file` (labelled `label` in the error) when no hash is published and it does not
+    /// fit the model's role.
+    fn check_signature(&self, file: &Path, label: &str) -> Result<()> {
+        match self.role {
+            Some(role) if self.unhashed() => fetched::check_signature(file, role, label),
+            _ => Ok(()),
+        }
+    }
+
+    /// The report for `dest`, which passed its checks as `check`.
+    fn report(&self, dest: &Path, action: Action, check: &FileCheck) -> FetchReport {
+        let (verified_by, trust) = self.words(&check.verdict);
+        FetchReport {
+            name: self.name.to_string(),
+            path: dest.display().to_string(),
+            action,
+            url: None,
+            archive: None,
+            bytes_transferred: 0,
+            resumed_from: 0,
+            size: check.size,
+            sha256: check.sha256.clone().unwrap_or_default(),
+            verified_by,
+            trust,
+            recorded_in: None,
+        }
+    }
+
+    /// Records the sha256 of `dest` (which passed as `check`, taken from `source`) when no hash is
+    /// published; returns the record's path then.
+    fn record(&self, dest: &Path, check: &FileCheck, source: &str) -> Result<Option<String>> {
+        if !self.unhashed() {
+            return Ok(None);
+        }
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let entry = fetched::entry(self.name, check.sha256.as_deref().unwrap_or_default(), check.size, source);
+        Ok(Some(fetched::record(dir, &file_name(dest), entry)?.display().to_string()))
+    }
 }
 
 /// Something `fetch` can fetch.
@@ -134,46 +219,41 @@ pub fn fetch(manifest: &Manifest, target: Target<'_>, opts: &FetchOptions) -> Re
 /// Fetches a model: downloads it from its URLs, or extracts it from its archive.
 pub fn fetch_model(manifest: &Manifest, m: &ModelEntry, opts: &FetchOptions) -> Result<FetchReport> {
     local::ensure_dir(&opts.dir)?;
-    let expect = Expected::of_model(m);
+    let want = Want { name: &m.name, expect: Expected::of_model(m), role: Some(m.role) };
     let dest = opts.dir.join(&m.file);
     let _lock = FileLock::acquire(&opts.dir, &m.file, opts.quiet)?;
-    if let Some(report) = present(&m.name, &dest, &expect, opts)? {
+    if let Some(report) = present(&want, &dest, opts)? {
         return Ok(report);
     }
     if !m.urls.is_empty() {
         let urls = source_urls(&m.file, &m.urls, opts.mirror.as_deref());
-        return download(&m.name, &urls, &dest, &expect, opts);
+        return download(&want, &urls, &dest, opts);
     }
     let Some(name) = &m.archive else { bail!("model `{}` has no URL and no archive", m.name) };
     let archive = manifest.archive(name).ok_or_else(|| anyhow!("archive `{name}` is not in the manifest"))?;
     let got = fetch_archive(archive, opts)?;
-    let (size, sha256, verdict) = extract(Path::new(&got.path), m.member(), &dest, &expect)
+    let check = extract(Path::new(&got.path), m.member(), &dest, &want)
         .with_context(|| format!("extracting {} from {}", m.member(), got.path))?;
-    Ok(FetchReport {
-        name: m.name.clone(),
-        path: dest.display().to_string(),
-        action: Action::Extracted,
-        url: got.url,
-        archive: Some(archive.name.clone()),
-        bytes_transferred: got.bytes_transferred,
-        resumed_from: got.resumed_from,
-        size,
-        sha256,
-        verified_by: verdict.method().to_string(),
-    })
+    let mut report = want.report(&dest, Action::Extracted, &check);
+    report.recorded_in = want.record(&dest, &check, &format!("archive {}", archive.name))?;
+    report.url = got.url;
+    report.archive = Some(archive.name.clone());
+    report.bytes_transferred = got.bytes_transferred;
+    report.resumed_from = got.resumed_from;
+    Ok(report)
 }
 
 /// Fetches an archive into `opts.dir` (kept there, so its other members need no second download).
 pub fn fetch_archive(a: &Archive, opts: &FetchOptions) -> Result<FetchReport> {
     local::ensure_dir(&opts.dir)?;
-    let expect = Expected::of_archive(a);
+    let want = Want { name: &a.name, expect: Expected::of_archive(a), role: None };
     let dest = opts.dir.join(&a.file);
     let _lock = FileLock::acquire(&opts.dir, &a.file, opts.quiet)?;
-    if let Some(report) = present(&a.name, &dest, &expect, opts)? {
+    if let Some(report) = present(&want, &dest, opts)? {
         return Ok(report);
     }
     let urls = source_urls(&a.file, &a.urls, opts.mirror.as_deref());
-    download(&a.name, &urls, &dest, &expect, opts)
+    download(&want, &urls, &dest, opts)
 }
 
 /// The URLs to try: the mirror's (only) when one is set.
@@ -185,32 +265,51 @@ pub fn source_urls(file: &str, urls: &[String], mirror: Option<&str>) -> Vec<Str
 }
 
 /// A report for a file that is already in place and agrees with the manifest; an error for one
-/// that contradicts it (unless `force`, which deletes it).
-fn present(name: &str, dest: &Path, expect: &Expected, opts: &FetchOptions) -> Result<Option<FetchReport>> {
-    let Some(c) = check_file(dest, expect)? else { return Ok(None) };
-    if c.verdict.is_ok() {
-        return Ok(Some(FetchReport {
-            name: name.to_string(),
-            path: dest.display().to_string(),
-            action: Action::AlreadyPresent,
-            url: None,
-            archive: None,
-            bytes_transferred: 0,
-            resumed_from: 0,
-            size: c.size,
-            sha256: c.sha256.unwrap_or_default(),
-            verified_by: c.verdict.method().to_string(),
-        }));
-    }
+/// that contradicts it (unless `force`, which deletes it). Without a published hash, "agrees"
+/// means: matches the sha256 recorded when it was first fetched, or (not recorded yet) fits the
+/// role's signature, and is then recorded.
+fn present(want: &Want, dest: &Path, opts: &FetchOptions) -> Result<Option<FetchReport>> {
+    let Some(c) = check_file(dest, &want.expect)? else { return Ok(None) };
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let problem = if !c.verdict.is_ok() {
+        Some(format!("its {}", c.verdict.problem()))
+    } else if want.unhashed() {
+        unhashed_problem(want, dest, &c)?
+    } else {
+        None
+    };
+    let Some(problem) = problem else {
+        let mut report = want.report(dest, Action::AlreadyPresent, &c);
+        if want.unhashed() {
+            let recorded = FetchRecord::load(dir)?.get(&file_name(dest)).is_some();
+            report.recorded_in = match recorded {
+                true => Some(dir.join(fetched::RECORD_FILE).display().to_string()),
+                false => want.record(dest, &c, "found in place")?,
+            };
+        }
+        return Ok(Some(report));
+    };
     if !opts.force {
-        bail!(
-            "{} is already there but its {}; delete it or re-run with --force to replace it",
-            dest.display(),
-            c.verdict.problem()
-        );
+        bail!("{} is already there but {problem}; delete it or re-run with --force to fetch it again", dest.display());
     }
     fs::remove_file(dest).map_err(|e| io_error(e, dest, "cannot delete the mismatched file"))?;
     Ok(None)
+}
+
+/// Why a present file without a published hash is not trusted: it changed since its sha256 was
+/// recorded, or (not recorded yet) it does not fit the role's signature. `None`: it is fine.
+fn unhashed_problem(want: &Want, dest: &Path, c: &FileCheck) -> Result<Option<String>> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let record = FetchRecord::load(dir)?;
+    let file = file_name(dest);
+    let sha = c.sha256.as_deref().unwrap_or_default();
+    if let Some(why) = record.changed(&file, sha) {
+        return Ok(Some(why));
+    }
+    if record.get(&file).is_some() {
+        return Ok(None);
+    }
+    Ok(want.check_signature(dest, "it").err().map(|e| format!("{e:#}")))
 }
 
 /// `<file>.part` beside `dest`.
@@ -240,8 +339,9 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// Downloads `urls` (in order, resuming a kept part file) into `dest`, verified against `expect`.
-fn download(name: &str, urls: &[String], dest: &Path, expect: &Expected, opts: &FetchOptions) -> Result<FetchReport> {
+/// Downloads `urls` (in order, resuming a kept part file) into `dest`, verified against `want`.
+fn download(want: &Want, urls: &[String], dest: &Path, opts: &FetchOptions) -> Result<FetchReport> {
+    let (name, expect) = (want.name, &want.expect);
     let part = part_path(dest);
     let agent = agent();
     let mut errors: Vec<anyhow::Error> = Vec::new();
@@ -287,19 +387,20 @@ fn download(name: &str, urls: &[String], dest: &Path, expect: &Expected, opts: &
             });
             continue;
         }
+        if let Err(e) = want.check_signature(&part, &format!("{} from {url}", file_name(dest))) {
+            let _ = fs::remove_file(&part);
+            errors.push(anyhow!(
+                "{e:#}; no sha256 is published for it, so its signature decides; the download was deleted"
+            ));
+            continue;
+        }
         local::place(&part, dest)?;
-        return Ok(FetchReport {
-            name: name.to_string(),
-            path: dest.display().to_string(),
-            action: Action::Downloaded,
-            url: Some(url.clone()),
-            archive: None,
-            bytes_transferred: transferred,
-            resumed_from: first_offset.unwrap_or(0),
-            size: check.size,
-            sha256: check.sha256.unwrap_or_default(),
-            verified_by: check.verdict.method().to_string(),
-        });
+        let mut report = want.report(dest, Action::Downloaded, &check);
+        report.recorded_in = want.record(dest, &check, url)?;
+        report.url = Some(url.clone());
+        report.bytes_transferred = transferred;
+        report.resumed_from = first_offset.unwrap_or(0);
+        return Ok(report);
     }
     match errors.len() {
         0 => bail!("no URL to fetch {} from", file_name(dest)),
@@ -453,8 +554,8 @@ fn transfer(
 }
 
 /// Extracts `member` of the zip `archive` into `dest` through a temporary file, checking it
-/// against `expect` before the rename. Returns (size, sha256, verdict).
-fn extract(archive: &Path, member: &str, dest: &Path, expect: &Expected) -> Result<(u64, String, Verdict)> {
+/// against `want` (hash or size, and the signature when no hash is published) before the rename.
+fn extract(archive: &Path, member: &str, dest: &Path, want: &Want) -> Result<FileCheck> {
     let f = File::open(archive).map_err(|e| io_error(e, archive, "cannot open"))?;
     let mut zip = zip::ZipArchive::new(f).with_context(|| format!("{} is not a readable zip", archive.display()))?;
     let suffix = format!("/{member}");
@@ -464,14 +565,16 @@ fn extract(archive: &Path, member: &str, dest: &Path, expect: &Expected) -> Resu
     let mut entry = zip.by_index(index)?;
     let dir = dest.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.extract-{}", file_name(dest), std::process::id()));
-    let result = (|| -> Result<(u64, String, Verdict)> {
+    let result = (|| -> Result<FileCheck> {
         local::copy_synced(&mut entry, &tmp)?;
-        let c = check_file(&tmp, expect)?.ok_or_else(|| anyhow!("{} vanished", tmp.display()))?;
+        let c = check_file(&tmp, &want.expect)?.ok_or_else(|| anyhow!("{} vanished", tmp.display()))?;
         if !c.verdict.is_ok() {
             bail!("member {member} of {}: {}; nothing was written", archive.display(), c.verdict.problem());
         }
+        let label = format!("member {member} of {}", archive.display());
+        want.check_signature(&tmp, &label).map_err(|e| anyhow!("{e:#}; nothing was written"))?;
         local::place(&tmp, dest)?;
-        Ok((c.size, c.sha256.unwrap_or_default(), c.verdict))
+        Ok(c)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::fetched::FetchRecord;
 use super::local::{check_file, Expected, FileCheck};
 use super::manifest::{AssetKind, Manifest};
 use super::{Role, Scale};
@@ -19,6 +20,9 @@ pub enum LocalStatus {
     PresentUnverified,
     /// Present, but its size or hash contradicts the manifest.
     Mismatched,
+    /// Present, no hash published, and its sha256 differs from the one recorded when it was first
+    /// fetched (`<dir>/.fetched.toml`).
+    Changed,
     /// Not present.
     Missing,
 }
@@ -30,6 +34,7 @@ impl LocalStatus {
             LocalStatus::Verified => "verified",
             LocalStatus::PresentUnverified => "present-unverified",
             LocalStatus::Mismatched => "mismatched",
+            LocalStatus::Changed => "changed",
             LocalStatus::Missing => "missing",
         }
     }
@@ -116,9 +121,11 @@ pub struct Listing {
 /// (assets). Present files are hashed.
 pub fn list(manifest: &Manifest, dir: &Path) -> Result<Listing> {
     let mut models = Vec::new();
+    let record = FetchRecord::load(dir)?;
     for m in &manifest.models {
         let path = dir.join(&m.file);
         let check = check_file(&path, &Expected::of_model(m))?;
+        let changed = check.as_ref().and_then(|c| record.changed(&m.file, c.sha256.as_deref()?));
         let replicas = if m.has_replica() {
             [Scale::Tiny, Scale::Full]
                 .into_iter()
@@ -131,10 +138,10 @@ pub fn list(manifest: &Manifest, dir: &Path) -> Result<Listing> {
             name: m.name.clone(),
             file: m.file.clone(),
             role: m.role,
-            status: LocalStatus::of(&check),
+            status: if changed.is_some() { LocalStatus::Changed } else { LocalStatus::of(&check) },
             path: path.display().to_string(),
             size: m.size,
-            problem: check.as_ref().map(|c| c.verdict.problem()).filter(|p| !p.is_empty()),
+            problem: changed.or_else(|| check.as_ref().map(|c| c.verdict.problem()).filter(|p| !p.is_empty())),
             source: match &m.archive {
                 Some(a) if m.urls.is_empty() => format!("archive:{a}"),
                 _ => "url".into(),

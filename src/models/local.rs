@@ -147,37 +147,73 @@ pub fn check_file(path: &Path, expect: &Expected) -> Result<Option<FileCheck>> {
 
 /// An exclusive lock on one file name of a folder (`.<file>.lock` beside it), held until dropped.
 /// Fetches and imports of the same file wait for each other; different files proceed in parallel.
+///
+/// The lock file is removed on release (on Unix), so no empty `.NAME.lock` files stay beside the
+/// models. That is safe with waiters: the holder unlinks the file *before* unlocking it, and a
+/// process that obtains the lock keeps it only if the path still names the very file it locked
+/// (same device and inode); a waiter that locked an unlinked file starts over and creates a new
+/// one. Elsewhere the file is left in place (an unlocked lock file is harmless).
 #[derive(Debug)]
-pub struct FileLock(File);
+pub struct FileLock {
+    file: File,
+    path: PathBuf,
+}
 
 impl FileLock {
     /// Takes the lock for `file` in `dir`, waiting (with a note on stderr unless `quiet`) while
     /// another process or thread holds it.
     pub fn acquire(dir: &Path, file: &str, quiet: bool) -> Result<FileLock> {
         let path = dir.join(format!(".{file}.lock"));
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_error(e, &path, "cannot create the lock file"))?;
-        match f.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                if !quiet {
-                    eprintln!("waiting for another faceperf working on {}", dir.join(file).display());
+        let mut noted = quiet;
+        loop {
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| io_error(e, &path, "cannot create the lock file"))?;
+            match f.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    if !noted {
+                        eprintln!("waiting for another faceperf working on {}", dir.join(file).display());
+                        noted = true;
+                    }
+                    f.lock().with_context(|| format!("{}: cannot lock", path.display()))?;
                 }
-                f.lock().with_context(|| format!("{}: cannot lock", path.display()))?;
+                Err(fs::TryLockError::Error(e)) => return Err(io_error(e, &path, "cannot lock")),
             }
-            Err(fs::TryLockError::Error(e)) => return Err(io_error(e, &path, "cannot lock")),
+            if still_linked(&f, &path) {
+                return Ok(FileLock { file: f, path });
+            }
+            // The previous holder removed the file we were waiting on: lock the current one.
         }
-        Ok(FileLock(f))
+    }
+}
+
+/// Whether `path` still names the open file `f` (always true where this cannot be told).
+fn still_linked(f: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (f.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (f, path);
+        true
     }
 }
 
 impl Drop for FileLock {
     fn drop(&mut self) {
-        let _ = self.0.unlock();
+        // Unlink while still holding the lock (see the type's docs), then unlock.
+        #[cfg(unix)]
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
     }
 }
 

@@ -2,6 +2,7 @@
 //! structural replicas for offline work.
 
 pub mod fetch;
+pub mod fetched;
 pub mod import;
 pub mod list;
 pub mod local;

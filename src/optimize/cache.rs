@@ -224,6 +224,67 @@ impl Drop for VariantLock {
     }
 }
 
+/// The key a CI cache of variants is stored under: everything [`Sidecar::mismatches`] compares
+/// (each source model's sha256, each recipe's hash with the input-shape overrides, the tool
+/// version), so a cache restored under the same key holds variants `optimize --check` accepts.
+/// Printed by `faceperf optimize --cache-key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheKey {
+    /// sha256 of the canonical JSON of the other fields.
+    pub key: String,
+    /// Tool version recorded in sidecars.
+    pub tool_version: String,
+    /// Target and recipe key of each recipe, sorted by target.
+    pub recipes: Vec<RecipeKeyPart>,
+    /// File name and content hash of each source model, sorted by name (paths do not count, so
+    /// the key is the same in every checkout).
+    pub models: Vec<ModelKeyPart>,
+}
+
+/// One recipe's part of a [`CacheKey`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecipeKeyPart {
+    pub target: String,
+    /// [`super::recipe_key`]: the recipe hash combined with any `--input-shape` overrides.
+    pub hash: String,
+}
+
+/// One source model's part of a [`CacheKey`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ModelKeyPart {
+    /// File name.
+    pub file: String,
+    /// [`super::source_sha256`] (covers an external-data `.onnx.data` file too).
+    pub sha256: String,
+}
+
+impl CacheKey {
+    /// The key for making `recipes` of `models` (with input-shape `overrides`) by `tool_version`.
+    pub fn compute(
+        models: &[PathBuf],
+        recipes: &[crate::rewrite::recipe::Recipe],
+        overrides: &BTreeMap<String, Vec<i64>>,
+        tool_version: &str,
+    ) -> Result<CacheKey> {
+        let mut m = Vec::new();
+        for p in models {
+            let file = p.file_name().with_context(|| format!("{}: not a model file", p.display()))?;
+            m.push(ModelKeyPart { file: file.to_string_lossy().into_owned(), sha256: super::source_sha256(p)? });
+        }
+        m.sort();
+        m.dedup();
+        let mut r: Vec<RecipeKeyPart> = recipes
+            .iter()
+            .map(|x| RecipeKeyPart { target: x.target().to_string(), hash: super::recipe_key(x, overrides) })
+            .collect();
+        r.sort();
+        r.dedup();
+        let canonical = serde_json::json!({ "tool_version": tool_version, "recipes": r, "models": m });
+        let key = crate::util::hash::sha256_hex(canonical.to_string().as_bytes());
+        Ok(CacheKey { key, tool_version: tool_version.to_string(), recipes: r, models: m })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +312,32 @@ mod tests {
         assert!(e.to_string().contains("another `faceperf optimize`"), "{e}");
         drop(held);
         VariantLock::acquire(&lock, &v, Duration::from_millis(200), &|| {}).unwrap();
+    }
+
+    #[test]
+    fn cache_key_follows_content_recipes_and_version_not_paths() {
+        use crate::rewrite::recipe::Recipe;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a/x.onnx"), dir.path().join("b/x.onnx"));
+        for p in [&a, &b] {
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, b"model bytes").unwrap();
+        }
+        let coreml = vec![Recipe::builtin("coreml").unwrap()];
+        let none = BTreeMap::new();
+        let k = |m: &PathBuf, r: &[Recipe], o: &BTreeMap<String, Vec<i64>>, v: &str| {
+            CacheKey::compute(std::slice::from_ref(m), r, o, v).unwrap().key
+        };
+        let base = k(&a, &coreml, &none, "0.1.0");
+        assert_eq!(base, k(&b, &coreml, &none, "0.1.0"), "another folder, same content: same key");
+        assert_ne!(base, k(&a, &coreml, &none, "0.1.1"), "tool version counts");
+        assert_ne!(base, k(&a, &[Recipe::builtin("fp16").unwrap()], &none, "0.1.0"), "recipe counts");
+        let shapes = BTreeMap::from([("input.1".to_string(), vec![1, 3, 480, 640])]);
+        assert_ne!(base, k(&a, &coreml, &shapes, "0.1.0"), "input-shape overrides count");
+        fs::write(&b, b"other bytes").unwrap();
+        let changed = CacheKey::compute(std::slice::from_ref(&b), &coreml, &none, "0.1.0").unwrap();
+        assert_ne!(base, changed.key, "model content counts");
+        assert_eq!(changed.models[0].sha256, crate::util::hash::sha256_hex(b"other bytes"));
+        assert_eq!(changed.recipes[0].hash, Recipe::builtin("coreml").unwrap().hash());
     }
 }
