@@ -12,7 +12,7 @@ if [ -z "${ORT_DYLIB_PATH:-}" ] && ls .ort/site/onnxruntime/capi/libonnxruntime.
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-cargo install --quiet --locked --path . --root "$scratch/root" --target-dir "${CARGO_TARGET_DIR:-target}/install"
+cargo install --quiet --locked --path . --root "$scratch/root" --target-dir "${CARGO_TARGET_DIR:-target}"
 bin="$scratch/root/bin/faceperf"
 mkdir -p "$scratch/empty" "$scratch/cache"
 cd "$scratch/empty"
