@@ -5,6 +5,7 @@
 //! environment per process; [`init`] creates it once and every later call returns the same one.
 
 pub mod binding;
+pub mod deps;
 pub mod discover;
 pub mod ep;
 pub mod session;
