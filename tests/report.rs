@@ -111,6 +111,7 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
         notes: vec![],
         load_average_start: Some([0.1, 0.1, 0.1]),
         load_average_end: Some([0.2, 0.1, 0.1]),
+        monitor: None,
     }
 }
 

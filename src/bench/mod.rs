@@ -320,6 +320,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
         notes,
         load_average_start: load_start,
         load_average_end: load_end,
+        monitor: None,
     })
 }
 

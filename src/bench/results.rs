@@ -298,6 +298,9 @@ pub struct BenchReport {
     /// 1-, 5- and 15-minute load averages when the run started and ended (absent where the OS has none).
     pub load_average_start: Option<[f64; 3]>,
     pub load_average_end: Option<[f64; 3]>,
+    /// GPU readings and per-thread CPU busy time sampled every ~100 ms during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::runtime::gpu_monitor::MonitorReport>,
 }
 
 /// Speed-ups within each role: every variant against the original, every CUDA-graph model against

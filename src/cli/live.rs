@@ -156,9 +156,19 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     let report = pipeline::run(rt, &cfg)?;
     if let Some(p) = &a.csv {
         report.write_csv(p)?;
-        if !ctx.json {
-            eprintln!("wrote {}", p.display());
+        let samples = p.with_extension("samples.csv");
+        if let Some(m) = &report.monitor {
+            crate::onnx::model::write_atomic(&samples, m.csv().as_bytes())?;
         }
+        if !ctx.json {
+            eprintln!("wrote {} and {}", p.display(), samples.display());
+        }
+    }
+    // Without an NVIDIA driver the run goes on; the table says why there are no GPU samples, other
+    // outputs say it here, once.
+    if let (Some(note), false, false) = (report.monitor.as_ref().and_then(|m| m.gpu_note.as_ref()), a.measure, ctx.json)
+    {
+        eprintln!("note: {note}");
     }
     if ctx.json {
         print_json(&report)?;

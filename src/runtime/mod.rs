@@ -8,6 +8,7 @@ pub mod binding;
 pub mod deps;
 pub mod discover;
 pub mod ep;
+pub mod gpu_monitor;
 pub mod session;
 
 use std::ffi::{c_char, CStr};
