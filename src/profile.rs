@@ -350,6 +350,10 @@ pub struct Profile {
     pub bench: BenchSettings,
     #[serde(default)]
     pub roles: Roles,
+    /// No silent fallback: sessions fail at load when their provider leaves nodes to the CPU
+    /// (ORT's `session.disable_cpu_ep_fallback`); `--strict-ep` sets it from the command line.
+    #[serde(default)]
+    pub strict_ep: bool,
 }
 
 /// A profile together with where it came from and its exact text (for provenance).
@@ -508,6 +512,7 @@ impl Profile {
             intra_threads: rc.intra_threads.unwrap_or(self.threads.intra),
             optimization: rc.optimization.clone(),
             profile_prefix: None,
+            strict_ep: self.strict_ep,
         }
     }
 

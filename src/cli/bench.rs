@@ -27,6 +27,10 @@ pub struct Args {
     /// Run roles whose execution provider is absent on this provider instead of failing
     #[arg(long, value_enum, value_name = "EP")]
     pub fallback: Option<FallbackTo>,
+    /// No silent fallback: fail at load when a model's nodes do not all run on the requested execution
+    /// provider (ORT's session.disable_cpu_ep_fallback), naming them and the rewrite that fixes them
+    #[arg(long)]
+    pub strict_ep: bool,
     /// Folder with the models (default: models/replica-<scale>)
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
@@ -91,6 +95,7 @@ fn parse_face(s: &str) -> Result<(u32, u32, u32)> {
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     let mut loaded = Profile::resolve(&a.profile)?;
+    loaded.profile.strict_ep |= a.strict_ep;
     let b = &mut loaded.profile.bench;
     if let Some(w) = &a.warmup {
         b.warmup = Warmup::parse(w)?;
