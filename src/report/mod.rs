@@ -6,6 +6,7 @@
 //! - [`plots`]: SVG + PNG figures;
 //! - [`regress`]: stages against a `--baseline` run.
 
+pub mod compare;
 pub mod load;
 pub mod metrics;
 pub mod plots;
