@@ -358,6 +358,10 @@ pub struct Profile {
     pub bench: BenchSettings,
     #[serde(default)]
     pub roles: Roles,
+    /// No silent fallback: sessions fail at load when their provider leaves nodes to the CPU
+    /// (ORT's `session.disable_cpu_ep_fallback`); `--strict-ep` sets it from the command line.
+    #[serde(default)]
+    pub strict_ep: bool,
 }
 
 /// A profile together with where it came from and its exact text (for provenance).
@@ -400,6 +404,9 @@ pub struct Route {
     pub runs_on: String,
     /// True when the profile cannot run as written (bench fails without `--fallback cpu`).
     pub fallback: bool,
+    /// Why a requested provider that ORT lists cannot load here (a missing library), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl Profile {
@@ -516,6 +523,7 @@ impl Profile {
             intra_threads: rc.intra_threads.unwrap_or(self.threads.intra),
             optimization: rc.optimization.clone(),
             profile_prefix: None,
+            strict_ep: self.strict_ep,
         }
     }
 
@@ -532,14 +540,32 @@ impl Profile {
         out
     }
 
-    /// Fails with one clear message when a provider is absent, or (with `fallback_cpu`) moves each
-    /// affected role to the CPU provider and returns what was changed.
+    /// Fails with one clear message when a provider is absent, or listed by ORT but unable to load
+    /// (a library it links is missing: the message names the first one and points to `doctor`), or
+    /// (with `fallback_cpu`) moves each affected role to the CPU provider and returns what was changed.
     pub fn check_or_fallback(&mut self, rt: &Runtime, fallback_cpu: bool) -> Result<Vec<Fallback>> {
+        let unusable = crate::runtime::deps::unusable_providers(crate::runtime::deps::checks_for(rt));
+        self.check_or_fallback_with(rt, &unusable, fallback_cpu)
+    }
+
+    /// [`Self::check_or_fallback`] with the providers that cannot load given as (name, problem).
+    pub fn check_or_fallback_with(
+        &mut self,
+        rt: &Runtime,
+        unusable: &[(String, String)],
+        fallback_cpu: bool,
+    ) -> Result<Vec<Fallback>> {
         let missing = self.missing_providers(rt);
-        if missing.is_empty() {
+        let broken = |name: &str| unusable.iter().find(|(n, _)| n == name).map(|(_, why)| why.clone());
+        let requested_broken =
+            Role::ALL.iter().flat_map(|&r| self.roles.get(r).providers.iter()).find_map(|e| broken(e.provider_name()));
+        if missing.is_empty() && requested_broken.is_none() {
             return Ok(vec![]);
         }
         if !fallback_cpu {
+            if let Some(why) = requested_broken.filter(|_| missing.is_empty()) {
+                bail!("{why}");
+            }
             let list: Vec<String> = missing.iter().map(|m| format!("{} for {}", m.provider, m.role.name())).collect();
             bail!(
                 "profile '{}' needs {}, which ONNX Runtime {} at {} does not offer (it has: {}); \
@@ -557,7 +583,7 @@ impl Profile {
             let lacking: Vec<String> = rc
                 .providers
                 .iter()
-                .filter(|e| !rt.has_provider(e.provider_name()))
+                .filter(|e| !rt.has_provider(e.provider_name()) || broken(e.provider_name()).is_some())
                 .map(|e| e.provider_name().to_string())
                 .collect();
             if lacking.is_empty() {
@@ -572,18 +598,31 @@ impl Profile {
 
     /// How each role would run with the loaded ORT.
     pub fn routes(&self, rt: &Runtime) -> Vec<Route> {
+        self.routes_with(rt, &[])
+    }
+
+    /// How each role would run with the loaded ORT when the providers in `unusable` (name, problem)
+    /// are listed but cannot load: a role never routes to one of them.
+    pub fn routes_with(&self, rt: &Runtime, unusable: &[(String, String)]) -> Vec<Route> {
         Role::ALL
             .iter()
             .map(|&role| {
                 let rc = self.roles.get(role);
+                let broken = |n: &str| unusable.iter().find(|(u, _)| u == n).map(|(_, why)| why.clone());
                 let requested: Vec<(String, bool)> = rc
                     .providers
                     .iter()
-                    .map(|e| (e.provider_name().to_string(), rt.has_provider(e.provider_name())))
+                    .map(|e| {
+                        (
+                            e.provider_name().to_string(),
+                            rt.has_provider(e.provider_name()) && broken(e.provider_name()).is_none(),
+                        )
+                    })
                     .collect();
+                let problem = requested.iter().find_map(|(n, _)| broken(n));
                 let fallback = requested.iter().any(|(_, ok)| !ok);
                 let runs_on = if fallback { "CPUExecutionProvider".to_string() } else { requested[0].0.clone() };
-                Route { role, variant: rc.variant, requested, runs_on, fallback }
+                Route { role, variant: rc.variant, requested, runs_on, fallback, problem }
             })
             .collect()
     }

@@ -157,9 +157,64 @@ fn live_pipeline_end_to_end_with_tiny_replicas() {
     let csv = report.csv();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 8);
-    assert_eq!(lines[0].split(',').count(), 11 + 3 * Stage::COUNT);
+    assert_eq!(lines[0].split(',').count(), 12 + 3 * Stage::COUNT);
     assert!(lines[0].contains("swap_start_us,swap_end_us,swap_busy_us"));
+    // Each face's box, score and detected-vs-tracked, in the last column.
+    assert!(lines[0].ends_with(",face_boxes"));
+    for (r, line) in report.records.iter().zip(&lines[1..]) {
+        assert_eq!(r.face_boxes.len(), r.found, "frame {}", r.frame);
+        let cell = line.rsplit(',').next().unwrap();
+        let f = &r.face_boxes[0];
+        assert!(f.bbox[2] > f.bbox[0] && f.bbox[3] > f.bbox[1] && f.score > 0.0 && f.swapped, "{f:?}");
+        let words: Vec<&str> = cell.split(' ').collect();
+        assert_eq!(words.len(), 8, "{cell}");
+        assert_eq!(words[6], if r.detected { "detected" } else { "tracked" }, "frame {}: {cell}", r.frame);
+        assert_eq!(words[1], format!("{:.1}", f.bbox[0]), "{cell}");
+    }
+    // Tracked frames keep the detected face's id.
+    assert!(report.records.windows(2).all(|w| w[0].face_boxes[0].id == w[1].face_boxes[0].id));
     assert_eq!(report.stage_summaries().len(), report.stages.len());
+}
+
+#[test]
+fn the_verdict_of_a_cpu_run_agrees_with_the_stage_table_and_gpu_readings_reach_the_json() {
+    use faceperf::pipeline::bottleneck::Thread;
+    use faceperf::runtime::gpu_monitor::GpuSample;
+    let rt = runtime::init(None).unwrap();
+    let mut cfg = config(320, 240, 1, 9);
+    // Fixed readings stand in for NVML here: the same code path as on a GPU machine.
+    let g = GpuSample { t_ms: 0.0, util_pct: 12.0, mem_used_mib: 900.0, sm_clock_mhz: 1755.0, power_w: 120.0 };
+    cfg.gpu = pipeline::GpuChoice::Fixed(g);
+    let report = pipeline::run(rt, &cfg).unwrap();
+    let v = report.verdict.clone().expect("a verdict");
+    // The critical thread is the one with the most busy time; its busy fraction is the sum of its
+    // stages' shares in the table, and the critical stage is its largest there.
+    let thread_share = |name: &str| -> f64 {
+        report.stages.iter().filter(|s| Thread::of(s.stage).map(|t| t.name()) == Some(name)).map(|s| s.share).sum()
+    };
+    let crit = v.resources.iter().find(|r| r.resource == v.critical_thread).unwrap();
+    assert!((crit.busy - thread_share(&v.critical_thread)).abs() < 1e-9);
+    let largest = report
+        .stages
+        .iter()
+        .filter(|s| Thread::of(s.stage).map(|t| t.name()) == Some(v.critical_thread.as_str()))
+        .max_by(|a, b| a.share.total_cmp(&b.share))
+        .unwrap();
+    assert_eq!(v.critical_stage, largest.stage.name(), "{}", report.table());
+    for t in ["capture thread", "detector thread", "pipeline thread"] {
+        let ms = v.resources.iter().find(|r| r.resource == t).unwrap().ms_per_frame.unwrap();
+        assert!(ms <= crit.ms_per_frame.unwrap() + 1e-9, "{t} is busier per frame than the critical thread");
+    }
+    // A CPU-only run (GPU readings fixed at 12 %): a CPU thread or the source limits it, never the GPU.
+    assert_ne!(v.busiest, "GPU");
+    assert!(v.fps_without_critical >= v.fps);
+    assert!(report.table().contains(&v.text));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["verdict"]["critical_stage"], v.critical_stage);
+    let samples = json["monitor"]["gpu"].as_array().unwrap();
+    assert!(!samples.is_empty(), "the monitor samples at least once");
+    assert_eq!(samples[0]["util_pct"], 12.0);
+    assert_eq!(json["monitor"]["gpu_device"], "fixed readings (no GPU sampled)");
 }
 
 #[test]

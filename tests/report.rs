@@ -124,6 +124,7 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
         machine_start: None,
         machine_end: None,
         machine_changes: vec![],
+        monitor: None,
     }
 }
 

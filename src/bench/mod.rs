@@ -440,6 +440,7 @@ pub fn run(rt: &Runtime, opts: &BenchOptions) -> Result<BenchReport> {
         machine_start: Some(machine_start),
         machine_end: Some(machine_end),
         machine_changes,
+        monitor: None,
     })
 }
 

@@ -414,6 +414,9 @@ pub struct BenchReport {
     /// nothing did.
     #[serde(default)]
     pub machine_changes: Vec<String>,
+    /// GPU readings and per-thread CPU busy time sampled every ~100 ms during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::runtime::gpu_monitor::MonitorReport>,
 }
 
 /// Comparison kind of a test-only A/B twin (`--test-ab`).

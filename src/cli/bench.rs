@@ -3,10 +3,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
+use std::time::Duration;
+
 use super::{print_json, Ctx};
 use crate::bench::{self, BenchOptions};
 use crate::models::{Role, Scale};
 use crate::profile::{Profile, Variant, Warmup};
+use crate::runtime::gpu_monitor::{self, Monitor};
 
 /// What to run on when a profile's execution provider is absent.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -24,6 +27,10 @@ pub struct Args {
     /// Run roles whose execution provider is absent on this provider instead of failing
     #[arg(long, value_enum, value_name = "EP")]
     pub fallback: Option<FallbackTo>,
+    /// No silent fallback: fail at load when a model's nodes do not all run on the requested execution
+    /// provider (ORT's session.disable_cpu_ep_fallback), naming them and the rewrite that fixes them
+    #[arg(long)]
+    pub strict_ep: bool,
     /// Folder with the models (default: models/replica-<scale>)
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
@@ -121,6 +128,7 @@ fn parse_face(s: &str) -> Result<(u32, u32, u32)> {
 pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     check_stats_args(&a)?;
     let mut loaded = Profile::resolve(&a.profile)?;
+    loaded.profile.strict_ep |= a.strict_ep;
     let b = &mut loaded.profile.bench;
     if let Some(w) = &a.warmup {
         b.warmup = Warmup::parse(w)?;
@@ -173,11 +181,22 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
         bench::results::BenchReport::check_writable(&a.out, &opts.profile.profile.name)?;
     }
     let rt = ctx.runtime()?;
-    let report = bench::run(rt, &opts)?;
+    let monitor = Monitor::start(Duration::from_millis(100), gpu_monitor::default_sampler(), 0.0);
+    let result = bench::run(rt, &opts);
+    let monitor = monitor.finish();
+    let mut report = result?;
+    if let (Some(note), false) = (&monitor.gpu_note, ctx.json) {
+        eprintln!("note: {note}");
+    }
+    report.monitor = Some(monitor);
     if !a.no_save {
         let (_, stamp) = bench::results::utc_now();
         let (csv, json) = report.write(&a.out, &stamp)?;
-        eprintln!("wrote {} and {}", csv.display(), json.display());
+        let samples = json.with_extension("samples.csv");
+        if let Some(m) = &report.monitor {
+            crate::onnx::model::write_atomic(&samples, m.csv().as_bytes())?;
+        }
+        eprintln!("wrote {}, {} and {}", csv.display(), json.display(), samples.display());
     }
     if ctx.json {
         print_json(&report)?;

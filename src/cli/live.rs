@@ -33,6 +33,10 @@ pub struct Args {
     /// Run roles whose execution provider is absent on the CPU provider instead of failing
     #[arg(long)]
     pub fallback_cpu: bool,
+    /// No silent fallback: fail at load when a model's nodes do not all run on the requested execution
+    /// provider (ORT's session.disable_cpu_ep_fallback), naming them and the rewrite that fixes them
+    #[arg(long)]
+    pub strict_ep: bool,
     /// Folder with the models (default: the replica folder of --scale)
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
@@ -89,6 +93,7 @@ fn parse_size(s: &str) -> Result<(u32, u32)> {
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     let mut loaded = Profile::resolve(&a.profile)?;
+    loaded.profile.strict_ep |= a.strict_ep;
     let rt = ctx.runtime()?;
     for f in loaded.profile.check_or_fallback(rt, a.fallback_cpu)? {
         eprintln!("note: {} runs on {} ({} missing)", f.role.name(), f.used, f.missing.join(", "));
@@ -157,9 +162,19 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<ExitCode> {
     }
     if let Some(p) = &a.csv {
         report.write_csv(p)?;
-        if !ctx.json {
-            eprintln!("wrote {}", p.display());
+        let samples = p.with_extension("samples.csv");
+        if let Some(m) = &report.monitor {
+            crate::onnx::model::write_atomic(&samples, m.csv().as_bytes())?;
         }
+        if !ctx.json {
+            eprintln!("wrote {} and {}", p.display(), samples.display());
+        }
+    }
+    // Without an NVIDIA driver the run goes on; the table says why there are no GPU samples, other
+    // outputs say it here, once.
+    if let (Some(note), false, false) = (report.monitor.as_ref().and_then(|m| m.gpu_note.as_ref()), a.measure, ctx.json)
+    {
+        eprintln!("note: {note}");
     }
     if ctx.json {
         print_json(&report)?;

@@ -1,6 +1,7 @@
 //! The `faceperf` command line: parses arguments and calls the library, nothing else.
 
 mod bench;
+mod compare;
 mod doctor;
 mod inspect;
 mod live;
@@ -52,6 +53,8 @@ pub enum Command {
     Report(report::Args),
     /// Predict how an execution provider partitions a model
     Partitions(partitions::Args),
+    /// Set a live or bench result beside references and say which differences explain the gap
+    Compare(compare::Args),
 }
 
 /// Shared context handed to every subcommand.
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Live(a) => live::run(&ctx, a),
         Command::Report(a) => report::run(&ctx, a),
         Command::Partitions(a) => partitions::run(&ctx, a),
+        Command::Compare(a) => compare::run(&ctx, a),
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,7 @@
 //! changes anything under the chosen rules (e.g. the reflect-Pad rewrite is unnecessary for CoreML
 //! from ORT 1.26), and [`verify`] checks a prediction against ORT's own verbose log.
 
+pub mod fallback;
 pub mod partitioner;
 pub mod prepass;
 pub mod render;

@@ -88,6 +88,39 @@ pub struct Span {
     pub busy_us: f64,
 }
 
+/// One face found in a frame (detected or tracked), as the per-frame CSV records it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FaceObs {
+    /// The tracker's id: the same face keeps it from frame to frame.
+    pub id: u64,
+    /// Box `[x1, y1, x2, y2]` in frame pixels.
+    pub bbox: [f32; 4],
+    /// Detection score in 0..1 (of the last detection, for a tracked face).
+    pub score: f32,
+    /// True when the detector found it in this frame; false when the tracker extrapolated it.
+    pub detected: bool,
+    /// True when it was swapped (not left out by the largest-face or max-faces choice).
+    pub swapped: bool,
+}
+
+impl FaceObs {
+    /// `id x1 y1 x2 y2 score detected|tracked swapped|skipped`: one CSV cell part, no commas.
+    pub fn csv_cell(&self) -> String {
+        let b = self.bbox;
+        format!(
+            "{} {:.1} {:.1} {:.1} {:.1} {:.3} {} {}",
+            self.id,
+            b[0],
+            b[1],
+            b[2],
+            b[3],
+            self.score,
+            if self.detected { "detected" } else { "tracked" },
+            if self.swapped { "swapped" } else { "skipped" }
+        )
+    }
+}
+
 /// Everything measured about one frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FrameRecord {
@@ -114,6 +147,8 @@ pub struct FrameRecord {
     pub infer_us: f64,
     /// Per stage, in [`Stage::ALL`] order; `None` when the stage did not run.
     pub spans: [Option<Span>; Stage::COUNT],
+    /// Every face found (detected or tracked), with its box and score.
+    pub face_boxes: Vec<FaceObs>,
 }
 
 impl FrameRecord {
@@ -131,6 +166,7 @@ impl FrameRecord {
             enhanced: false,
             infer_us: 0.0,
             spans: [None; Stage::COUNT],
+            face_boxes: Vec::new(),
         }
     }
 
@@ -310,6 +346,10 @@ pub struct MeasureReport {
     pub load_average: Option<[f64; 3]>,
     /// Notes (e.g. what the source negotiated).
     pub notes: Vec<String>,
+    /// GPU readings and per-thread CPU busy time sampled every ~100 ms during the run.
+    pub monitor: Option<crate::runtime::gpu_monitor::MonitorReport>,
+    /// What limits the FPS, from this run's numbers ([`super::bottleneck`]).
+    pub verdict: Option<super::bottleneck::Verdict>,
     /// One record per measured frame.
     #[serde(skip)]
     pub records: Vec<FrameRecord>,
@@ -382,6 +422,8 @@ impl MeasureReport {
             cpu_s: None,
             load_average: None,
             notes: vec![],
+            monitor: None,
+            verdict: None,
             records,
         }
     }
@@ -478,11 +520,40 @@ impl MeasureReport {
                 100.0 * s.share
             );
         }
+        self.monitor_lines(&mut out);
+        if let Some(v) = &self.verdict {
+            let _ = writeln!(out, "\n{}", v.text);
+        }
         out
     }
 
+    /// The monitor's summary: GPU readings (or why there are none) and the busiest threads.
+    fn monitor_lines(&self, out: &mut String) {
+        let Some(m) = &self.monitor else { return };
+        let _ = writeln!(out);
+        match (&m.gpu_device, m.gpu_util_median()) {
+            (Some(dev), Some(u)) => {
+                let mem = m.gpu.iter().map(|g| g.mem_used_mib).fold(0.0, f64::max);
+                let power = m.gpu.iter().map(|g| g.power_w).filter(|p| p.is_finite()).fold(0.0, f64::max);
+                let _ = writeln!(
+                    out,
+                    "gpu:      {dev}: utilisation median {:.0} % over {} samples, memory up to {mem:.0} MiB, power up to {power:.0} W",
+                    100.0 * u,
+                    m.gpu.len()
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "gpu:      {}", m.gpu_note.as_deref().unwrap_or("no GPU samples"));
+            }
+        }
+        for t in m.threads.iter().take(4) {
+            let _ = writeln!(out, "thread:   {:<16} {:>5.1} % busy ({:.2} s CPU)", t.name, 100.0 * t.busy, t.cpu_s);
+        }
+    }
+
     /// One CSV row per frame: frame facts, then start, end and busy µs of every stage (empty when it
-    /// did not run).
+    /// did not run), then `face_boxes`: every face found, `;`-separated, each as
+    /// [`FaceObs::csv_cell`] (`id x1 y1 x2 y2 score detected|tracked swapped|skipped`).
     pub fn csv(&self) -> String {
         let mut out = String::from(
             "frame,source_index,captured_us,done_us,latency_us,faces,found,rejected,detected,enhanced,infer_us",
@@ -491,7 +562,7 @@ impl MeasureReport {
             let n = s.name();
             let _ = write!(out, ",{n}_start_us,{n}_end_us,{n}_busy_us");
         }
-        out.push('\n');
+        out.push_str(",face_boxes\n");
         for r in &self.records {
             let _ = write!(
                 out,
@@ -516,7 +587,8 @@ impl MeasureReport {
                     None => out.push_str(",,,"),
                 }
             }
-            out.push('\n');
+            let faces: Vec<String> = r.face_boxes.iter().map(FaceObs::csv_cell).collect();
+            let _ = writeln!(out, ",{}", faces.join(";"));
         }
         out
     }

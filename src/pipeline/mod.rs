@@ -7,6 +7,7 @@
 
 pub mod adaptive;
 pub mod align;
+pub mod bottleneck;
 #[cfg(feature = "camera")]
 pub mod camera;
 pub mod detect;
@@ -25,6 +26,9 @@ pub mod track;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use std::time::Duration;
+
+use crate::runtime::gpu_monitor::{self, Monitor};
 
 pub use measure::{FacesFrom, MeasureReport, Stage, StageSummary};
 pub use sink::SinkSpec;
@@ -117,6 +121,8 @@ pub struct Config {
     pub realtime: bool,
     /// Detector input side when the model leaves it dynamic (det_10g): default 640.
     pub detector_side: Option<usize>,
+    /// GPU readings during the run: NVML (default), none, or fixed readings (tests).
+    pub gpu: GpuChoice,
 }
 
 impl Config {
@@ -148,6 +154,7 @@ impl Config {
             queue_depth: 2,
             realtime: false,
             detector_side: None,
+            gpu: GpuChoice::Nvml,
             profile,
         }
     }
@@ -317,7 +324,12 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
         source_faces,
     };
     let sink_desc = sink.describe();
-    let mut report = scheduler::run(&mut detector, &mut st, src, sink.as_mut(), &settings)?;
+    let monitor = Monitor::start(Duration::from_millis(100), cfg.gpu.sampler(), 0.0);
+    let result = scheduler::run(&mut detector, &mut st, src, sink.as_mut(), &settings);
+    let monitor = monitor.finish();
+    let mut report = result?;
+    report.verdict = bottleneck::verdict(&report, monitor.gpu_util_median());
+    report.monitor = Some(monitor);
     report.source = description;
     report.notes.push(format!("sink: {sink_desc}"));
     report.notes.extend(variant_notes);
@@ -346,6 +358,29 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
         }
     })?);
     Ok(report)
+}
+
+/// Where a run's GPU readings come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GpuChoice {
+    /// NVML's GPU 0; without an NVIDIA driver the report says so once and the run goes on.
+    Nvml,
+    /// No GPU sampling.
+    Off,
+    /// The same readings every sample ([`gpu_monitor::FixedSampler`]): exercises the GPU code path
+    /// on machines without one.
+    Fixed(gpu_monitor::GpuSample),
+}
+
+impl GpuChoice {
+    /// The sampler, or why there is none.
+    pub fn sampler(&self) -> std::result::Result<Box<dyn gpu_monitor::GpuSampler>, String> {
+        match self {
+            GpuChoice::Nvml => gpu_monitor::default_sampler(),
+            GpuChoice::Off => Err("GPU sampling off".into()),
+            GpuChoice::Fixed(g) => Ok(Box::new(gpu_monitor::FixedSampler(*g))),
+        }
+    }
 }
 
 /// Session settings for tests and examples: every role on the CPU provider with `threads` threads.

@@ -16,7 +16,7 @@ use anyhow::{anyhow, Result};
 use super::adaptive;
 use super::detect::{Detection, Detector, Face};
 use super::frame::Frame;
-use super::measure::{add_infer, Clock, FrameRecord, MeasureReport, Stage};
+use super::measure::{add_infer, Clock, FaceObs, FrameRecord, MeasureReport, Stage};
 use super::paste::{paste_back, MouthPatch, PasteMask};
 use super::queue::{BoundedQueue, WhenFull};
 use super::sink::Sink;
@@ -106,10 +106,13 @@ pub fn run(
     let load_average = super::measure::load_average();
 
     std::thread::scope(|scope| -> Result<MeasureReport> {
-        let capture = scope.spawn(|| capture_loop(source, &queue, &stop, pace));
+        // Named threads, so the monitor's per-thread CPU times say which is which.
+        let capture = std::thread::Builder::new()
+            .name("fp-capture".into())
+            .spawn_scoped(scope, || capture_loop(source, &queue, &stop, pace))?;
         let (to_det, det_in) = mpsc::sync_channel::<Frame>(1);
         let (det_out, from_det) = mpsc::sync_channel::<DetectReply>(1);
-        let detect = scope.spawn(move || {
+        let detect = std::thread::Builder::new().name("fp-detect".into()).spawn_scoped(scope, move || {
             for frame in det_in {
                 let t0 = Instant::now();
                 let r = detector.detect(&frame);
@@ -117,7 +120,7 @@ pub fn run(
                     break;
                 }
             }
-        });
+        })?;
         let mut report = Loop { stages, sink, settings, clock, queue: &queue, to_det, from_det, cpu_start: None }.run();
         stop.store(true, Ordering::SeqCst);
         queue.close();
@@ -301,6 +304,16 @@ impl Loop<'_> {
                 since_detect += 1;
                 (held.take().expect("held when not detecting"), faces)
             };
+            rec.face_boxes = faces
+                .iter()
+                .map(|f| FaceObs {
+                    id: f.id,
+                    bbox: f.face.bbox,
+                    score: f.face.score,
+                    detected: rec.detected,
+                    swapped: false,
+                })
+                .collect();
             current = Some(Ready { frame, rec, faces });
 
             if let (Some(n), Some((target, _))) = (probing, s.adaptive) {
@@ -337,6 +350,9 @@ impl Loop<'_> {
             faces = vec![big];
         }
         rec.faces = faces.len();
+        for o in &mut rec.face_boxes {
+            o.swapped = faces.iter().any(|f| f.id == o.id);
+        }
 
         let mut mouths = Vec::new();
         if self.settings.mouth_mask {

@@ -6,8 +6,10 @@
 //! - [`plots`]: SVG + PNG figures;
 //! - [`regress`]: stages against a `--baseline` run.
 
+pub mod compare;
 pub mod load;
 pub mod metrics;
+pub mod monitor_plot;
 pub mod plots;
 pub mod regress;
 pub mod tables;
@@ -115,6 +117,16 @@ pub fn generate(opts: &ReportOptions) -> Result<Generated> {
                 &title,
                 "Box plots of every measured run.",
                 plots::save(&d, &fig_dir, &stem(&format!("dist-{}", run.name().replace(" @", "-"))))?,
+            );
+        }
+    }
+    for run in &runs {
+        let title = format!("Device during the run: {}", run.label());
+        if let Some(c) = run.report.monitor.as_ref().and_then(|m| monitor_plot::monitor_chart(&title, m)) {
+            add(
+                &title,
+                "GPU utilisation (NVML) and CPU busy time of the busiest threads, sampled every ~100 ms.",
+                plots::save(&c, &fig_dir, &stem(&format!("device-{}", run.name().replace(" @", "-"))))?,
             );
         }
     }

@@ -5,8 +5,10 @@
 //! environment per process; [`init`] creates it once and every later call returns the same one.
 
 pub mod binding;
+pub mod deps;
 pub mod discover;
 pub mod ep;
+pub mod gpu_monitor;
 pub mod session;
 
 use std::ffi::{c_char, CStr};

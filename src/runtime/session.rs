@@ -30,6 +30,10 @@ pub struct SessionConfig {
     /// Write ORT's per-node profiling JSON with this path prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_prefix: Option<PathBuf>,
+    /// No silent fallback: set ORT's `session.disable_cpu_ep_fallback`, and fail at load, naming the
+    /// nodes, when the partition planner says the first provider leaves any to the CPU.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_ep: bool,
 }
 
 fn default_eps() -> Vec<EpConfig> {
@@ -41,7 +45,13 @@ fn default_opt() -> String {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { providers: default_eps(), intra_threads: 0, optimization: default_opt(), profile_prefix: None }
+        SessionConfig {
+            providers: default_eps(),
+            intra_threads: 0,
+            optimization: default_opt(),
+            profile_prefix: None,
+            strict_ep: false,
+        }
     }
 }
 
@@ -118,6 +128,24 @@ pub struct SessionRunner {
     /// copies of its feeds and fetches, and every later bound run replays those addresses instead
     /// of the bound buffers (the wrong-output bug of bench-results/h100/run-20261125b).
     plain_run_options: Option<RunOptions>,
+    /// How many nodes the partition planner sends to the CPU provider (non-strict runs), if any.
+    pub fallback_note: Option<String>,
+}
+
+/// The partition planner's verdict on the model for the first provider of `cfg` (none for the CPU
+/// provider, for providers without planner rules, or for a model that does not parse).
+fn plan_fallback(
+    rt: &Runtime,
+    model: &ModelSource<'_>,
+    cfg: &SessionConfig,
+) -> Option<crate::partition::fallback::FallbackReport> {
+    let ep = cfg.providers.first()?;
+    crate::partition::fallback::planner_ep(ep)?;
+    let m = match model {
+        ModelSource::File(p) => crate::onnx::Model::load(p).ok()?,
+        ModelSource::Bytes(b) => crate::onnx::Model::from_bytes(b).ok()?,
+    };
+    crate::partition::fallback::check(&m, ep, &rt.version)
 }
 
 /// ORT's run-config key for the CUDA-graph annotation; `-1` disables capture and replay for a run.
@@ -126,8 +154,23 @@ pub const CUDA_GRAPH_ANNOTATION_KEY: &str = "gpu_graph_id";
 pub const CUDA_GRAPH_SKIP: &str = "-1";
 
 impl SessionRunner {
-    /// Builds a session. A requested provider that the library does not offer is an error naming it.
+    /// Builds a session. A requested provider that the library does not offer is an error naming it;
+    /// with `strict_ep`, so is a model whose nodes the first provider does not all take (checked with
+    /// the partition planner first, then by ORT itself). Otherwise the nodes that go to the CPU are
+    /// counted in [`Self::fallback_note`] and said on stderr.
     pub fn new(rt: &Runtime, model: ModelSource<'_>, cfg: &SessionConfig) -> Result<SessionRunner> {
+        let fallback = plan_fallback(rt, &model, cfg);
+        let label = match &model {
+            ModelSource::File(p) => p.display().to_string(),
+            ModelSource::Bytes(_) => "the model".to_string(),
+        };
+        if let Some(f) = fallback.as_ref().filter(|f| cfg.strict_ep && !f.cpu_nodes.is_empty()) {
+            bail!("{}", f.strict_error(&label));
+        }
+        let fallback_note = fallback.as_ref().and_then(|f| f.note(&label));
+        if let Some(n) = &fallback_note {
+            eprintln!("note: {n}");
+        }
         for ep in &cfg.providers {
             if !rt.has_provider(ep.provider_name()) {
                 bail!(
@@ -153,18 +196,26 @@ impl SessionRunner {
         if let Some(p) = &cfg.profile_prefix {
             b = b.with_profiling(p).map_err(ort_err)?;
         }
+        // ORT counts every node of a CPU-provider session as fallback, so strict only applies when
+        // another provider comes first.
+        let strict_here = cfg.strict_ep && !matches!(cfg.providers.first(), None | Some(EpConfig::Cpu { .. }));
+        if strict_here {
+            b = b.with_disable_cpu_fallback().map_err(ort_err)?;
+        }
+        let strict = if strict_here { " (--strict-ep: CPU fallback disabled)" } else { "" };
         let session = match model {
             ModelSource::File(p) => b
                 .commit_from_file(p)
-                .map_err(|e| anyhow!("{}: ONNX Runtime cannot load the model: {e}", p.display()))?,
+                .map_err(|e| anyhow!("{}: ONNX Runtime cannot load the model{strict}: {e}", p.display()))?,
             ModelSource::Bytes(bytes) => {
-                b.commit_from_memory(bytes).map_err(|e| anyhow!("ONNX Runtime cannot load the model: {e}"))?
+                b.commit_from_memory(bytes).map_err(|e| anyhow!("ONNX Runtime cannot load the model{strict}: {e}"))?
             }
         };
         let input_names = session.inputs().iter().map(|i| i.name().to_string()).collect();
         let output_names = session.outputs().iter().map(|o| o.name().to_string()).collect();
         let plain_run_options = plain_run_options(cfg)?;
         Ok(SessionRunner {
+            fallback_note,
             session,
             providers: cfg.providers.iter().map(|e| e.provider_name().to_string()).collect(),
             create_time: start.elapsed(),
