@@ -219,7 +219,10 @@ pub fn variants(runs: &[Run], rows: &[VariantRow]) -> String {
         s.push_str(&row(&[
             format!("{} {}", run.label(), prov_link(runs, r.run)),
             format!("`{}`", r.model),
-            r.variant.clone(),
+            match &r.quality {
+                Some(q) => format!("{} (approximate: {q})", r.variant),
+                None => r.variant.clone(),
+            },
             opt(r.latency.as_ref()),
             r.vs_original.map(|x| format!("{x:.2}×")).unwrap_or_else(|| "—".into()),
             r.graph_nodes.map(|n| n.to_string()).unwrap_or_else(|| "—".into()),
