@@ -58,6 +58,16 @@ pub struct QuantizeOptions {
     /// `uint8` or `int8` activations.
     #[serde(default = "default_activations")]
     pub activations: String,
+    /// Quantize each node's output too (Q → DQ after it), which ORT needs to fuse `QLinearConv`.
+    /// `false`: outputs stay float (measurement aid: how much the output grid costs).
+    #[serde(default = "yes")]
+    pub quantize_outputs: bool,
+    /// `qdq` (default): Q/DQ pairs around each node, fused by ORT into `QLinearConv` etc.
+    /// `integer`: each Conv becomes `QuantizeLinear` → `ConvInteger` (int32 accumulators) →
+    /// `Cast` → `Mul` (input scale × weight scale per channel) → `Add` (bias): the output stays
+    /// float, so only inputs and weights are rounded; Gemm/MatMul stay float.
+    #[serde(default = "default_form")]
+    pub form: String,
     /// How calibration takes each value's range (`{ method = "percentile", percentile = 99.99 }`
     /// or `{ method = "minmax" }`); read by `optimize::calibrate`, not by the pass.
     #[serde(default)]
@@ -84,6 +94,14 @@ fn default_ops() -> Vec<String> {
     ["Conv", "Gemm", "MatMul"].map(String::from).to_vec()
 }
 
+fn default_form() -> String {
+    "qdq".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
 fn default_activations() -> String {
     "uint8".into()
 }
@@ -92,6 +110,9 @@ impl QuantizeOptions {
     /// Parses the pass options.
     pub fn from_table(t: &toml::Table) -> Result<QuantizeOptions> {
         let o: QuantizeOptions = toml::Value::Table(t.clone()).try_into().context("quantize options")?;
+        if o.form != "qdq" && o.form != "integer" {
+            bail!("quantize: `form` is '{}', must be \"qdq\" or \"integer\"", o.form);
+        }
         if o.activations != "uint8" && o.activations != "int8" {
             bail!("quantize: `activations` is '{}', must be \"uint8\" or \"int8\"", o.activations);
         }
@@ -265,6 +286,125 @@ fn dq_bias(b: &mut Builder, bt: &TensorProto, x_scale: f32, w_scales: &[f32]) ->
     Ok(dq)
 }
 
+/// `QuantizeLinear` of activation `v` (no DQ); returns (quantized value, scale, zero point name).
+fn q_activation(b: &mut Builder, v: &str, lo: f32, hi: f32) -> (String, f32, String) {
+    let (scale, zp) = activation_params(lo, hi, false);
+    let s = b.init(&format!("{v}_scale"), |n| f32_proto(n, &[], vec![scale]));
+    let z = b.init(&format!("{v}_zero_point"), |n| raw_proto(n, &[], DataType::Uint8, vec![zp as u8]));
+    let q = b.names.fresh(&format!("{v}_quantized"));
+    b.node("QuantizeLinear", &[v, &s, &z], &q, None);
+    (q, scale, z)
+}
+
+/// The nodes replacing Conv `n` in the `integer` form, reading the quantized input `xq` (scale
+/// `x_scale`, zero point `xz`): `ConvInteger` → `Cast` → `Mul` → (`Add` bias) → `n`'s output.
+fn integer_conv(
+    b: &mut Builder,
+    g: &GraphProto,
+    n: &NodeProto,
+    t: &Target,
+    (xq, x_scale, xz): (&str, f32, &str),
+) -> Result<Vec<NodeProto>> {
+    let wt = g.initializer.iter().find(|i| i.name == n.input[1]).context("weight initializer")?;
+    let w = Tensor::from_proto(wt)?;
+    let (q, w_scales) = quantize_weights(&w.to_f32s(), &w.dims, 0);
+    let c = w_scales.len();
+    let wq = b.init(&format!("{}_quantized", wt.name), |nm| {
+        raw_proto(nm, &w.dims, DataType::Int8, q.iter().map(|&x| x as u8).collect())
+    });
+    let wz = b.init(&format!("{}_zero_point", wt.name), |nm| raw_proto(nm, &[], DataType::Int8, vec![0]));
+    let bshape: Vec<usize> = std::iter::once(c).chain(std::iter::repeat_n(1, w.dims.len() - 2)).collect();
+    let scales: Vec<f32> = w_scales.iter().map(|s| s * x_scale).collect();
+    let sc = b.init(&format!("{}_output_scale", n.name), |nm| f32_proto(nm, &bshape, scales));
+    let acc = b.names.fresh(&format!("{}_int32", n.output[0]));
+    let mut conv = edit::node(
+        &b.names.fresh(&format!("{}_integer", n.name)),
+        "ConvInteger",
+        &[xq, &wq, xz, &wz],
+        &[&acc],
+        n.attribute.clone(),
+    );
+    conv.domain = String::new();
+    let f = b.names.fresh(&format!("{}_float", n.output[0]));
+    let cast = edit::node(
+        &b.names.fresh(&format!("{}_cast", n.name)),
+        "Cast",
+        &[&acc],
+        &[&f],
+        vec![attr::int("to", DataType::Float as i64)],
+    );
+    let mut out = vec![conv, cast];
+    match &t.bias {
+        None => out.push(edit::node(
+            &b.names.fresh(&format!("{}_scale", n.name)),
+            "Mul",
+            &[&f, &sc],
+            &[&n.output[0]],
+            vec![],
+        )),
+        Some(bias) => {
+            let bt = g.initializer.iter().find(|i| &i.name == bias).context("bias initializer")?;
+            let bv = Tensor::from_proto(bt)?.to_f32s();
+            let bn = b.init(&format!("{bias}_broadcast"), |nm| f32_proto(nm, &bshape, bv));
+            let m = b.names.fresh(&format!("{}_scaled", n.output[0]));
+            out.push(edit::node(&b.names.fresh(&format!("{}_scale", n.name)), "Mul", &[&f, &sc], &[&m], vec![]));
+            out.push(edit::node(
+                &b.names.fresh(&format!("{}_bias", n.name)),
+                "Add",
+                &[&m, &bn],
+                &[&n.output[0]],
+                vec![],
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The `integer` form (see [`QuantizeOptions::form`]): Convs only, outputs float.
+fn run_integer(model: &mut Model, opts: &QuantizeOptions, mut report: PassReport) -> Result<PassReport> {
+    let g = model.graph_mut();
+    let mut only_conv = opts.clone();
+    only_conv.ops.retain(|o| o == "Conv");
+    let targets = targets(g, &only_conv);
+    let mut b = Builder { names: Names::of(g), domain: String::new(), nodes: Vec::new(), inits: Vec::new() };
+    let producer: HashMap<String, usize> =
+        g.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
+    let mut after: BTreeMap<Option<usize>, Vec<NodeProto>> = BTreeMap::new();
+    let mut quantized: HashMap<String, (String, f32, String)> = HashMap::new();
+    let mut replaced: HashMap<usize, Vec<NodeProto>> = HashMap::new();
+    let mut detached = Vec::new();
+    for t in &targets {
+        let n = g.node[t.node].clone();
+        let x = n.input[0].clone();
+        if !quantized.contains_key(&x) {
+            let [lo, hi] = opts.ranges[&x];
+            let q = q_activation(&mut b, &x, lo, hi);
+            after.entry(producer.get(&x).copied()).or_default().append(&mut b.nodes);
+            quantized.insert(x.clone(), q);
+        }
+        let (xq, xs, xz) = &quantized[&x];
+        replaced.insert(t.node, integer_conv(&mut b, g, &n, t, (xq, *xs, xz))?);
+        detached.extend(n.input[1..].iter().cloned());
+        report
+            .details
+            .push(format!("{} (Conv): ConvInteger, int8 weights per channel, uint8 input, float output", n.name));
+    }
+    let old = std::mem::take(&mut g.node);
+    let mut nodes = after.remove(&None).unwrap_or_default();
+    for (i, n) in old.into_iter().enumerate() {
+        match replaced.remove(&i) {
+            Some(r) => nodes.extend(r),
+            None => nodes.push(n),
+        }
+        nodes.extend(after.remove(&Some(i)).unwrap_or_default());
+    }
+    g.node = nodes;
+    add_initializers(g, std::mem::take(&mut b.inits));
+    drop_if_unused(g, &detached);
+    report.rewritten = targets.len();
+    edit::finish(report, model)
+}
+
 impl Pass for Quantize {
     fn name(&self) -> &'static str {
         "quantize"
@@ -279,6 +419,9 @@ impl Pass for Quantize {
         let mut report = edit::report(self.name(), model);
         if opts.ranges.is_empty() {
             bail!("quantize: no calibrated activation ranges (the pass runs under `faceperf optimize --target int8`, which calibrates first)");
+        }
+        if opts.form == "integer" {
+            return run_integer(model, &opts, report);
         }
         let signed = opts.activations == "int8";
         let opset = edit::opset(model);
@@ -295,7 +438,10 @@ impl Pass for Quantize {
         let mut acts: Vec<&str> = Vec::new();
         for t in &targets {
             let n = &g.node[t.node];
-            acts.extend([n.input[0].as_str(), n.output[0].as_str()]);
+            acts.push(n.input[0].as_str());
+            if opts.quantize_outputs {
+                acts.push(n.output[0].as_str());
+            }
         }
         let acts: HashSet<String> = acts.into_iter().map(String::from).collect();
         let producer: HashMap<&str, usize> =
