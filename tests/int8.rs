@@ -62,11 +62,14 @@ fn calibration_is_deterministic_and_keeps_emap_last_and_float() {
     let (orig, var) = (Model::load(&a).unwrap(), Model::load(&va.variant).unwrap());
     let (lo, lv) = (orig.graph().initializer.last().unwrap(), var.graph().initializer.last().unwrap());
     assert_eq!((&lo.name, &lo.raw_data, lo.data_type), (&lv.name, &lv.raw_data, lv.data_type), "emap unchanged, last");
-    // The recipe's integer form: every Conv is a ConvInteger reading a quantized input.
-    let count = |m: &Model, op: &str| m.graph().node.iter().filter(|n| n.op_type == op).count();
-    assert_eq!(count(&var, "ConvInteger"), count(&orig, "Conv"));
-    assert_eq!(count(&var, "Conv"), 0);
-    assert!(count(&var, "QuantizeLinear") > 0);
+    // QDQ form: every Conv but the recipe's blocked ones reads an int8 weight through a DQ.
+    let blocked = recipe.options_for(0, Some(Role::Swapper))["block_nodes"].as_array().unwrap().len();
+    let convs = |m: &Model, dq: bool| {
+        m.graph().node.iter().filter(|n| n.op_type == "Conv" && n.input[1].ends_with("_dequantized") == dq).count()
+    };
+    assert_eq!(convs(&var, true), convs(&orig, false) - blocked);
+    assert_eq!(convs(&var, false), blocked);
+    assert!(var.graph().node.iter().any(|n| n.op_type == "QuantizeLinear"));
 }
 
 #[test]
@@ -89,8 +92,8 @@ fn the_calibration_set_is_part_of_the_cache_key() {
     assert_eq!(again.action, Action::Created);
 }
 
-/// Quantizes, then flips the sign of the first quantized Conv's scales (a planted bad
-/// quantization): the `Mul` after its `ConvInteger`.
+/// Quantizes, then flips the sign of the first quantized Conv's weight scales (a planted bad
+/// quantization).
 struct WrongSignScale;
 impl Pass for WrongSignScale {
     fn name(&self) -> &'static str {
@@ -102,8 +105,9 @@ impl Pass for WrongSignScale {
     fn run(&self, m: &mut Model, ctx: &PassContext) -> Result<PassReport> {
         let r = Quantize.run(m, ctx)?;
         let g = m.graph();
-        let mul = g.node.iter().find(|n| n.op_type == "Mul" && n.input[1].ends_with("_output_scale")).unwrap();
-        let scale = mul.input[1].clone();
+        let conv = g.node.iter().find(|n| n.op_type == "Conv" && n.input[1].ends_with("_dequantized")).unwrap();
+        let dq = g.node.iter().find(|n| n.output[0] == conv.input[1]).unwrap();
+        let scale = dq.input[1].clone();
         let t = m.graph_mut().initializer.iter_mut().find(|t| t.name == scale).unwrap();
         let mut v = Tensor::from_proto(t)?;
         let TensorData::F32(x) = &mut v.data else { anyhow::bail!("scale is not f32") };
