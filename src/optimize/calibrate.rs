@@ -137,9 +137,9 @@ pub fn calibration_set(role: Role, inputs: &[InputDesc], photo: Option<&Photo>) 
         let mut label = format!("random #{}", (i + 1).saturating_sub(n_real));
         let mut feeds = Vec::new();
         for d in inputs {
-            let feed = match (d.image_nhw(), photo.filter(|_| i < n_real)) {
-                (Some((_, h, w)), Some(photo)) => {
-                    let (name, dx, dy, scale, mirror) = BOXES[i];
+            let real = photo.zip(BOXES.get(i)).filter(|_| i < n_real);
+            let feed = match (d.image_nhw(), real) {
+                (Some((_, h, w)), Some((photo, &(name, dx, dy, scale, mirror)))) => {
                     let p = moved(photo, dx, dy, scale, mirror);
                     let img = if role == Role::Detector {
                         let zoom = 1.5 + 2.5 * i as f32 / (BOXES.len() - 1) as f32;

@@ -517,8 +517,9 @@ mod tests {
         assert!(((3.0f32 / s).round() + z as f32) == 255.0);
         let (_, z) = activation_params(0.5, 2.0, false);
         assert_eq!(z, 0, "a positive range is widened to hold 0");
+        // int8: −128 − (−2 / s) = −0.5, which rounds away from zero.
         let (s, z) = activation_params(-2.0, 2.0, true);
-        assert_eq!(z, 0);
+        assert_eq!(z, -1);
         assert!((s - 4.0 / 255.0).abs() < 1e-7);
         let (s, _) = activation_params(0.0, 0.0, false);
         assert!(s > 0.0, "an all-zero value still gets a positive scale");
