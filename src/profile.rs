@@ -64,11 +64,6 @@ impl Variant {
         }
     }
 
-    /// True for variants checked against a quality bar rather than proven equivalent (`int8`).
-    pub fn quality_bar(self) -> bool {
-        self == Variant::Int8
-    }
-
     /// The variant's file beside `original` (`x.onnx` → `x_coreml.onnx`).
     pub fn path_for(self, original: &Path) -> PathBuf {
         let stem = original.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

@@ -536,12 +536,20 @@ pub fn verify(
         }
         (Some((d, idx)), None) => {
             let px = box_px.unwrap_or(1.0);
-            let faces_agree = d.missed_faces == 0 && d.extra_faces == 0;
+            // Quality bars (int8) also count faces after NMS; equivalence checks (fp16) judge the
+            // boxes only: on random-weight replicas hundreds of anchors sit near the threshold, and
+            // a 0.05 px change already reorders their suppression.
+            let faces_agree = !spec.quality || (d.missed_faces == 0 && d.extra_faces == 0);
             let passed = d.max_box_px <= px && d.max_kps_px <= px && faces_agree;
             if !passed {
+                let faces = if spec.quality {
+                    format!("; {} missed and {} extra faces over the inputs", d.missed_faces, d.extra_faces)
+                } else {
+                    String::new()
+                };
                 failures.push(format!(
-                    "detections: boxes differ by up to {:.3} px, keypoints by {:.3} px (tolerance {px} px); {} missed and {} extra faces over the inputs",
-                    d.max_box_px, d.max_kps_px, d.missed_faces, d.extra_faces
+                    "detections: boxes differ by up to {:.3} px, keypoints by {:.3} px (tolerance {px} px){faces}",
+                    d.max_box_px, d.max_kps_px
                 ));
                 worst_idx.get_or_insert(idx);
             }
