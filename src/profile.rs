@@ -33,11 +33,14 @@ pub enum Variant {
     /// fp16 plus pre/post-processing fused into the model: 8-bit NHWC BGR frames in and out, so the
     /// normalisation and layout work runs on the GPU (`<stem>_cuda.onnx`, `rewrites/cuda.toml`).
     Cuda,
+    /// Static QDQ int8 quantization for CPUs (`<stem>_int8.onnx`, `rewrites/int8.toml`):
+    /// approximate, made only within its role's quality bar.
+    Int8,
 }
 
 impl Variant {
     /// All variants, in the order they are reported side by side.
-    pub const ALL: [Variant; 4] = [Variant::Original, Variant::Coreml, Variant::Fp16, Variant::Cuda];
+    pub const ALL: [Variant; 5] = [Variant::Original, Variant::Coreml, Variant::Fp16, Variant::Cuda, Variant::Int8];
 
     /// Lowercase name.
     pub fn name(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Variant {
             Variant::Coreml => "coreml",
             Variant::Fp16 => "fp16",
             Variant::Cuda => "cuda",
+            Variant::Int8 => "int8",
         }
     }
 
@@ -56,6 +60,7 @@ impl Variant {
             Variant::Coreml => "_coreml",
             Variant::Fp16 => "_fp16",
             Variant::Cuda => "_cuda",
+            Variant::Int8 => "_int8",
         }
     }
 

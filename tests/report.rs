@@ -63,6 +63,9 @@ fn run_report(name: &str, models: Vec<ModelResult>) -> BenchReport {
     let loaded = Profile::builtin("cpu").expect("cpu profile");
     let mut effective = loaded.profile.clone();
     effective.name = name.into();
+    // These fixtures measure the original models of every role (the built-in profile's swapper
+    // runs its int8 variant).
+    effective.roles.swapper.variant = faceperf::profile::Variant::Original;
     BenchReport {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo {

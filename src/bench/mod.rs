@@ -140,6 +140,7 @@ pub fn variant_file(
                 recipe: variant.name().to_string(),
                 recipe_hash: o.sidecar.recipe.hash.clone(),
                 sidecar: o.sidecar_path,
+                quality: o.sidecar.equivalence.quality.then(|| o.sidecar.equivalence.quality_figures()),
             }),
         )),
         Err(e) => Err(format!("{e:#}")),
@@ -671,6 +672,9 @@ fn render_models(r: &BenchReport, s: &mut String) {
                 c.rerun95_lo,
                 c.rerun95_hi
             );
+        }
+        if let Some(q) = m.variant_origin.as_ref().and_then(|o| o.quality.as_deref()) {
+            let _ = writeln!(s, "{:<10} approximate ({} quality bar vs float32): {q}", "", m.variant);
         }
         if let Some(b) = &m.binding {
             let graphs = match (b.cuda_graph_requested, b.cuda_graph_active) {

@@ -248,6 +248,11 @@ pub struct VariantOrigin {
     pub recipe_hash: String,
     /// The sidecar with the variant's equivalence report.
     pub sidecar: PathBuf,
+    /// For variants checked against a quality bar (`int8`): the measured figures against the
+    /// float32 model (PSNR, cosine, detector pixels), shown beside the speed. Absent for
+    /// equivalent variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<String>,
 }
 
 /// One execution provider's options as handed to ORT.

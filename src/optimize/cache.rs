@@ -135,6 +135,10 @@ pub struct Sidecar {
     pub blockers_after: Blockers,
     pub passes: Vec<PassRecord>,
     pub equivalence: EquivalenceReport,
+    /// How the activation ranges of a quantized variant were calibrated (`int8`); the set's hash
+    /// is part of the recipe key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibrate::CalibrationRecord>,
     pub timings: Timings,
     /// RFC 3339 UTC (informational; never a cache key).
     pub created_utc: String,

@@ -8,6 +8,7 @@
 //! says whether a variant is fresh without writing anything (`--check`, for CI).
 
 pub mod cache;
+pub mod calibrate;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -318,6 +319,7 @@ fn plan(path: &Path, model: &Model, recipe: &Recipe, opts: &OptimizeOptions) -> 
     let verify = VerifySpec {
         role,
         exact: passes.iter().all(|(_, p)| p.exact()),
+        quality: passes.iter().any(|(_, p)| p.name() == "quantize"),
         tolerance: model_spec.tolerance,
         outputs: model_spec.outputs,
         input_shapes: shapes.clone(),
@@ -385,7 +387,8 @@ pub fn ensure_variant(
         remove_stale_temps(p);
     }
     let mut t = Timings::default();
-    let rkey = recipe_key(recipe, &opts.input_shapes);
+    let prepared = prepare_calibration(model_path, recipe, opts)?;
+    let rkey = calibrate::keyed(&recipe_key(recipe, &opts.input_shapes), prepared.as_ref());
     let cached = if paths.variant.is_file() { Sidecar::read(&paths.sidecar) } else { None };
     // The source is hashed on a second thread alongside what comes next either way: hashing the
     // cached variant when its sidecar may vouch for it, else loading the model to rewrite it.
@@ -458,9 +461,21 @@ pub fn ensure_variant(
     rewritten.path = None;
     let nodes_before = original.graph().node.len();
     let mut records = Vec::new();
+    let calibration = match &prepared {
+        Some(p) => {
+            opts.phase(&label, "calibrating on face crops");
+            Some(calibrate::calibrate(rt, &original, p, opts.verify.threads)?)
+        }
+        None => None,
+    };
     for (i, pass) in plan.passes.iter() {
         let i = *i;
-        let ctx = recipe.context(i, plan.role, &plan.shapes);
+        let mut ctx = recipe.context(i, plan.role, &plan.shapes);
+        if let (Some(p), Some((ranges, _))) = (&prepared, &calibration) {
+            if p.pass == i {
+                ctx.options.insert("ranges".into(), ranges.clone());
+            }
+        }
         let mut r = pass
             .run(&mut rewritten, &ctx)
             .with_context(|| format!("{}: rewrite pass `{}` failed", model_path.display(), pass.name()))?;
@@ -543,6 +558,7 @@ pub fn ensure_variant(
         blockers_after: blockers(&rewritten),
         passes: records,
         equivalence: report,
+        calibration: calibration.map(|(_, r)| r),
         timings: t,
         created_utc: crate::bench::results::utc_now().0,
     };
@@ -567,6 +583,21 @@ pub fn ensure_variant(
 /// signature (loading it).
 fn guess_role_of_file(path: &Path, opts: &OptimizeOptions) -> Option<Role> {
     opts.role.or_else(|| role_from_name(path).or_else(|| Model::load(path).ok().and_then(|m| role_from_signature(&m))))
+}
+
+/// The calibration `recipe` needs for the model at `path` (its role from the options, its name or
+/// its signature; the input shapes from the recipe and `--input-shape`), if any.
+fn prepare_calibration(path: &Path, recipe: &Recipe, opts: &OptimizeOptions) -> Result<Option<calibrate::Prepared>> {
+    if !recipe.spec.passes.iter().any(|p| p.name.get_ref() == "quantize") {
+        return Ok(None);
+    }
+    let role = guess_role_of_file(path, opts);
+    let shapes = recipe.input_shapes(role, &opts.input_shapes);
+    let photo = match &opts.verify.photo {
+        Some(p) => Some(p.clone()),
+        None => crate::bench::inputs::Photo::astronaut().ok().map(Arc::new),
+    };
+    calibrate::prepare(recipe, role, &shapes, photo.as_deref())
 }
 
 /// Whether a variant on disk can be used as is.
@@ -615,8 +646,9 @@ pub fn check_variant(rt: &Runtime, model_path: &Path, recipe: &Recipe, opts: &Op
     let Some(s) = Sidecar::read(&paths.sidecar) else {
         return Ok(done(VariantState::Stale(vec![format!("no readable sidecar {}", paths.sidecar.display())])));
     };
-    let mut why =
-        s.mismatches(&source_sha256(model_path)?, &recipe_key(recipe, &opts.input_shapes), &opts.tool_version);
+    let prepared = prepare_calibration(model_path, recipe, opts)?;
+    let rkey = calibrate::keyed(&recipe_key(recipe, &opts.input_shapes), prepared.as_ref());
+    let mut why = s.mismatches(&source_sha256(model_path)?, &rkey, &opts.tool_version);
     if sha256_file(&paths.variant)? != s.variant.sha256 {
         why.push("variant file was modified after it was written".into());
     }

@@ -211,9 +211,15 @@ fn resolve_models(rt: &Runtime, cfg: &Config, used: &[Role]) -> Result<(ModelFil
                 "{}: {} ({variant} variant, {})",
                 role.name(),
                 o.variant.display(),
-                match o.action {
-                    crate::optimize::Action::Created => "made now, proven equivalent",
-                    crate::optimize::Action::Reused => "cached",
+                match (o.action, o.sidecar.equivalence.quality) {
+                    (crate::optimize::Action::Created, false) => "made now, proven equivalent".to_string(),
+                    (crate::optimize::Action::Created, true) => {
+                        format!("made now, within its quality bar: {}", o.sidecar.equivalence.quality_figures())
+                    }
+                    (crate::optimize::Action::Reused, false) => "cached".to_string(),
+                    (crate::optimize::Action::Reused, true) => {
+                        format!("cached, approximate: {}", o.sidecar.equivalence.quality_figures())
+                    }
                 }
             ));
             *files.get_mut(role) = o.variant;

@@ -332,11 +332,13 @@ pub struct VariantRow {
     /// CoreML partitions (estimated by the partition planner, or published).
     pub coreml_partitions: Option<Value>,
     pub sha256: Option<String>,
+    /// Quality figures of an approximate variant (`int8`) against the float32 model.
+    pub quality: Option<String>,
 }
 
 /// The original model's stem for a variant's file stem.
 pub fn base_stem(model: &str) -> String {
-    for suffix in ["_coreml", "_fp16"] {
+    for suffix in ["_coreml", "_fp16", "_int8"] {
         if let Some(b) = model.strip_suffix(suffix) {
             return b.to_string();
         }
@@ -396,6 +398,7 @@ pub fn variant_rows(runs: &[Run]) -> Vec<VariantRow> {
                 graph_nodes: m.and_then(|m| graph_nodes(&m.file, &m.sha256)),
                 coreml_partitions: parts,
                 sha256: m.map(|m| m.sha256.clone()),
+                quality: m.and_then(|m| m.variant_origin.as_ref()).and_then(|o| o.quality.clone()),
             });
         }
     }

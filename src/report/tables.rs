@@ -259,7 +259,10 @@ pub fn variants(runs: &[Run], rows: &[VariantRow], width: Option<f64>) -> String
         s.push_str(&row(&[
             format!("{} {}", run.label(), prov_link(runs, r.run)),
             format!("`{}`", r.model),
-            r.variant.clone(),
+            match &r.quality {
+                Some(q) => format!("{} (approximate: {q})", r.variant),
+                None => r.variant.clone(),
+            },
             r.latency.as_ref().map(|v| value_checked(run, v, width, &mut any_wide)).unwrap_or_else(|| "—".into()),
             vs_original(r),
             r.graph_nodes.map(|n| n.to_string()).unwrap_or_else(|| "—".into()),

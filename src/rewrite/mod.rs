@@ -16,6 +16,7 @@ pub mod edit;
 pub mod fold_shapes;
 pub mod fp16;
 pub mod fuse_io;
+pub mod quantize;
 pub mod recipe;
 pub mod reflect_pad;
 pub mod scalar_gather;
@@ -59,7 +60,7 @@ pub trait Pass: Send + Sync {
 
 /// Names of every pass [`pass_by_name`] knows, in the order a recipe would usually list them.
 pub const PASS_NAMES: &[&str] =
-    &["fold-shapes", "reflect-pad", "split-to-slice", "widen-scalar-gather", "fuse-io", "fp16", "cleanup"];
+    &["fold-shapes", "reflect-pad", "split-to-slice", "widen-scalar-gather", "fuse-io", "fp16", "quantize", "cleanup"];
 
 /// Builds the pass called `name`. Options reach the pass at run time through
 /// [`PassContext::options`].
@@ -71,6 +72,7 @@ pub fn pass_by_name(name: &str) -> Result<Box<dyn Pass>> {
         "widen-scalar-gather" => Box::new(scalar_gather::WidenScalarGather),
         "fuse-io" => Box::new(fuse_io::FuseIo),
         "fp16" => Box::new(fp16::Fp16),
+        "quantize" => Box::new(quantize::Quantize),
         "cleanup" => Box::new(cleanup::Cleanup),
         _ => bail!("unknown rewrite pass `{name}` (known: {})", PASS_NAMES.join(", ")),
     })

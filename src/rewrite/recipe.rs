@@ -42,6 +42,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("coreml", include_str!("../../rewrites/coreml.toml")),
     ("fp16", include_str!("../../rewrites/fp16.toml")),
     ("cuda", include_str!("../../rewrites/cuda.toml")),
+    ("int8", include_str!("../../rewrites/int8.toml")),
 ];
 
 /// How close a variant's output must be to the original's.

@@ -117,6 +117,9 @@ pub struct VerifySpec {
     /// The I/O fusion the rewrite applied, if any: its inputs take raw pixels and its outputs give
     /// pixels, compared against the CPU reference of the same processing.
     pub fuse_io: Option<FuseIoSpec>,
+    /// The rewrite is approximate by design (int8 quantization): the tolerance is a quality bar,
+    /// and the report says "within / below its quality bar", never "equivalent".
+    pub quality: bool,
 }
 
 /// One output's comparison over all cases (worst values).
@@ -163,6 +166,9 @@ pub struct EquivalenceReport {
     pub passed: bool,
     /// Checked as an exact rewrite.
     pub exact: bool,
+    /// Checked against a quality bar (an approximate variant such as int8), not for equivalence.
+    #[serde(default)]
+    pub quality: bool,
     /// Case labels, in order.
     pub cases: Vec<String>,
     pub outputs: Vec<OutputReport>,
@@ -191,6 +197,9 @@ pub struct EquivalenceReport {
 impl EquivalenceReport {
     /// One line: `equivalent (exact, 8 cases)` or the failures and the diverging node.
     pub fn summary(&self) -> String {
+        if self.quality {
+            return self.quality_summary();
+        }
         if self.passed {
             let kind = if self.exact {
                 if self.outputs.iter().all(|o| o.bit_identical) {
@@ -206,6 +215,47 @@ impl EquivalenceReport {
             return format!("equivalent ({kind}, {} inputs)", self.cases.len());
         }
         let mut s = format!("not equivalent: {}", self.failures.join("; "));
+        if let Some(d) = &self.divergence {
+            s.push_str(&format!("; {d}"));
+        }
+        s
+    }
+}
+
+impl EquivalenceReport {
+    /// The measured figures of every output: min PSNR, min cosine, or the detector's box and
+    /// keypoint distances (`output 'output' min PSNR 38.1 dB, min cosine 0.99912`).
+    pub fn quality_figures(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(d) = &self.detections {
+            parts.push(format!(
+                "boxes within {:.2} px, keypoints within {:.2} px, {} missed / {} extra faces",
+                d.diff.max_box_px, d.diff.max_kps_px, d.diff.missed_faces, d.diff.extra_faces
+            ));
+        }
+        for o in self.outputs.iter().filter(|o| !matches!(o.tolerance, Tolerance::BoxPx(_))) {
+            let psnr =
+                o.min_psnr_db.filter(|p| p.is_finite()).map(|p| format!("min PSNR {p:.1} dB, ")).unwrap_or_default();
+            parts.push(format!("output '{}' {psnr}min cosine {:.5}, max abs {:.3e}", o.name, o.min_cosine, o.max_abs));
+        }
+        parts.join("; ")
+    }
+
+    fn quality_summary(&self) -> String {
+        let bars: Vec<String> = {
+            let mut b: Vec<String> = self.outputs.iter().map(|o| o.tolerance.to_string()).collect();
+            b.dedup();
+            b
+        };
+        if self.passed {
+            return format!(
+                "within its quality bar ({}; {} inputs): {}",
+                bars.join(", "),
+                self.cases.len(),
+                self.quality_figures()
+            );
+        }
+        let mut s = format!("below its quality bar: {}", self.failures.join("; "));
         if let Some(d) = &self.divergence {
             s.push_str(&format!("; {d}"));
         }
@@ -389,6 +439,7 @@ pub fn verify(
             });
             match compared {
                 Ok(d) => {
+                    let first = box_acc.is_none();
                     let (acc, idx) = box_acc.get_or_insert((d, ci));
                     if d.max_box_px.max(d.max_kps_px) > acc.max_box_px.max(acc.max_kps_px) {
                         *idx = ci;
@@ -398,6 +449,10 @@ pub fn verify(
                     acc.max_kps_px = acc.max_kps_px.max(d.max_kps_px);
                     acc.max_score_abs = acc.max_score_abs.max(d.max_score_abs);
                     acc.max_box_px_all = acc.max_box_px_all.max(d.max_box_px_all);
+                    if !first {
+                        acc.missed_faces += d.missed_faces;
+                        acc.extra_faces += d.extra_faces;
+                    }
                 }
                 Err(e) => box_error = Some(format!("{e:#}")),
             }
@@ -481,10 +536,19 @@ pub fn verify(
         }
         (Some((d, idx)), None) => {
             let px = box_px.unwrap_or(1.0);
-            let passed = d.max_box_px <= px && d.max_kps_px <= px;
+            // Quality bars (int8) also count faces after NMS; equivalence checks (fp16) judge the
+            // boxes only: on random-weight replicas hundreds of anchors sit near the threshold, and
+            // a 0.05 px change already reorders their suppression.
+            let faces_agree = !spec.quality || (d.missed_faces == 0 && d.extra_faces == 0);
+            let passed = d.max_box_px <= px && d.max_kps_px <= px && faces_agree;
             if !passed {
+                let faces = if spec.quality {
+                    format!("; {} missed and {} extra faces over the inputs", d.missed_faces, d.extra_faces)
+                } else {
+                    String::new()
+                };
                 failures.push(format!(
-                    "detections: boxes differ by up to {:.3} px, keypoints by {:.3} px (tolerance {px} px)",
+                    "detections: boxes differ by up to {:.3} px, keypoints by {:.3} px (tolerance {px} px){faces}",
                     d.max_box_px, d.max_kps_px
                 ));
                 worst_idx.get_or_insert(idx);
@@ -589,6 +653,7 @@ pub fn verify(
     Ok(EquivalenceReport {
         passed,
         exact,
+        quality: spec.quality,
         cases: cases.iter().map(|c| c.label.clone()).collect(),
         outputs,
         detections,

@@ -115,6 +115,37 @@ pub struct BoxDiff {
     pub max_score_abs: f64,
     /// Largest box-corner difference (px) over all anchors.
     pub max_box_px_all: f64,
+    /// Faces (anchors at or above the threshold after non-maximum suppression, IoU 0.4) the
+    /// reference finds and the candidate does not, and the other way round: a count that differs
+    /// is a missed or an extra face.
+    #[serde(default)]
+    pub missed_faces: usize,
+    #[serde(default)]
+    pub extra_faces: usize,
+}
+
+/// Faces among `levels`: anchors scoring at least `threshold`, greedy non-maximum suppression at
+/// IoU 0.4 (insightface's SCRFD setting).
+pub fn face_count(levels: &[Level], threshold: f32) -> usize {
+    let mut cands: Vec<(f32, [f32; 4])> = levels
+        .iter()
+        .flat_map(|l| l.scores.iter().zip(&l.boxes).filter(|(s, _)| **s >= threshold).map(|(s, b)| (*s, *b)))
+        .collect();
+    cands.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let area = |b: &[f32; 4]| (b[2] - b[0]).max(0.0) * (b[3] - b[1]).max(0.0);
+    let mut kept: Vec<[f32; 4]> = Vec::new();
+    for (_, b) in cands {
+        let overlaps = kept.iter().any(|k| {
+            let iw = (b[2].min(k[2]) - b[0].max(k[0])).max(0.0);
+            let ih = (b[3].min(k[3]) - b[1].max(k[1])).max(0.0);
+            let inter = iw * ih;
+            inter > 0.4 * (area(&b) + area(k) - inter)
+        });
+        if !overlaps {
+            kept.push(b);
+        }
+    }
+    kept.len()
 }
 
 /// Compares decoded predictions; `threshold` selects the anchors that would become detections.
@@ -143,6 +174,9 @@ pub fn compare(reference: &[Level], candidate: &[Level], threshold: f32) -> Resu
             }
         }
     }
+    let (r, c) = (face_count(reference, threshold), face_count(candidate, threshold));
+    d.missed_faces = r.saturating_sub(c);
+    d.extra_faces = c.saturating_sub(r);
     Ok(d)
 }
 
