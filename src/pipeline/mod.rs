@@ -178,20 +178,27 @@ fn largest_face(det: &mut detect::Detector, frame: &Frame, what: &str) -> Result
     })
 }
 
-/// Refuses a model file given for `role` whose I/O does not fit it (a detector saved under the
-/// swapper's name), before any session is built. Originals are checked: a fused-I/O variant
-/// changes its signature on purpose.
-fn check_role(role: Role, path: &Path) -> Result<()> {
-    if !path.is_file() {
+/// Refuses, before any session is built, a model file given for a role whose I/O does not fit it
+/// (a detector saved under the swapper's name), then a missing one with how to get it: a wrong file
+/// is named first, whatever the roles' order. Originals are checked: a fused-I/O variant changes its
+/// signature on purpose.
+fn check_roles(models: &ModelFiles, used: &[Role]) -> Result<()> {
+    for &role in used {
+        let path = models.get(role);
+        if path.is_file() {
+            let model = crate::onnx::Model::load(path)?;
+            crate::models::signature::check(&model, role, &path.display().to_string())?;
+        }
+    }
+    if let Some(&role) = used.iter().find(|&&r| !models.get(r).is_file()) {
         bail!(
             "the {} model {} is missing: get it with `faceperf models fetch` or `faceperf models import DIR`, \
              pass --models DIR with the Deep-Live-Cam files, or leave out --models to run on generated replicas",
             role.name(),
-            path.display()
+            models.get(role).display()
         );
     }
-    let model = crate::onnx::Model::load(path)?;
-    crate::models::signature::check(&model, role, &path.display().to_string())
+    Ok(())
 }
 
 /// The files the run loads: each used role's original, checked, then swapped for the variant the
@@ -200,9 +207,9 @@ fn check_role(role: Role, path: &Path) -> Result<()> {
 fn resolve_models(rt: &Runtime, cfg: &Config, used: &[Role]) -> Result<(ModelFiles, Vec<String>)> {
     let mut files = cfg.models.clone();
     let mut notes = Vec::new();
+    check_roles(&cfg.models, used)?;
     for &role in used {
         let original = cfg.models.get(role);
-        check_role(role, original)?;
         let variant = cfg.profile.roles.get(role).variant;
         if let Some(o) = crate::optimize::variant_of(rt, original, role, variant, cfg.variant_dir.as_deref(), None)
             .with_context(|| format!("the {variant} variant of the {} {}", role.name(), original.display()))?
