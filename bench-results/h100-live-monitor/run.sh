@@ -12,7 +12,7 @@ cat /tmp/cuda.part1 .device/b/cuda.part2 > .device/b/ort-gpu/libonnxruntime_prov
 eval "$(bash .device/b/ort-gpu/unpack.sh /tmp/ortgpu)"
 xz -dc .device/b/faceperf.xz > /tmp/fp && chmod +x /tmp/fp
 fp=/tmp/fp
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > $o/nvidia-smi.csv 2>&1
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > $o/nvidia-smi.txt 2>&1
 $fp --version > $o/version.txt 2>&1
 $fp --json doctor > $o/doctor.json 2> $o/doctor.err
 stamp "synth full"

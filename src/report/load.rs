@@ -116,10 +116,11 @@ pub fn profiles_in(results: &Path) -> Result<Vec<String>> {
 }
 
 /// How the headers of the other CSV files faceperf writes beside results begin: `live --csv`
-/// per-frame records and the optimize benchmark's timings (`examples/optimize_bench.rs`). They may
-/// sit in a results folder but are not result tables, so the report passes them by; any other
-/// header is an error naming the file.
-pub const OTHER_CSV_HEADERS: [&str; 2] = ["frame,source_index,", "stage,statistic,value,unit"];
+/// per-frame records, the device samples beside them and beside bench results (`.samples.csv`),
+/// and the optimize benchmark's timings (`examples/optimize_bench.rs`). They may sit in a results
+/// folder but are not result tables, so the report passes them by; any other header is an error
+/// naming the file.
+pub const OTHER_CSV_HEADERS: [&str; 3] = ["frame,source_index,", "t_ms,", "stage,statistic,value,unit"];
 
 /// True for a CSV of one of the [`OTHER_CSV_HEADERS`] kinds.
 fn is_other_csv(path: &Path) -> bool {
