@@ -177,6 +177,20 @@ struct Job {
 }
 
 impl Job {
+    /// What `bench::model` runs for this job: the role's session (graphs off for the graph-free
+    /// twin), binding and fallback as the profile says.
+    fn model_job<'a>(&'a self, profile: &Profile, fallbacks: &[crate::profile::Fallback]) -> ModelJob<'a> {
+        let session = profile.session_config(self.role);
+        ModelJob {
+            role: self.role,
+            variant: self.variant,
+            path: &self.path,
+            session: if self.graphs_off { session.without_cuda_graphs() } else { session },
+            io_binding: profile.roles.get(self.role).io_binding,
+            fallback: fallbacks.iter().any(|f| f.role == self.role),
+        }
+    }
+
     fn label(&self) -> String {
         let config = match (self.graphs_off, self.twin) {
             (true, _) => " no-graph",
@@ -255,15 +269,7 @@ fn run_rounds(
         for (pos, &j) in rounds::round_order(jobs.len(), r).iter().enumerate() {
             let job = &jobs[j];
             let Ok(so_far) = &mut done[j] else { continue };
-            let session = profile.session_config(job.role);
-            let mj = ModelJob {
-                role: job.role,
-                variant: job.variant,
-                path: &job.path,
-                session: if job.graphs_off { session.without_cuda_graphs() } else { session },
-                io_binding: profile.roles.get(job.role).io_binding,
-                fallback: fallbacks.iter().any(|f| f.role == job.role),
-            };
+            let mj = job.model_job(profile, fallbacks);
             let label = format!("{} round {}/{k}", job.label(), r + 1);
             bar.set_message(label.clone());
             let tick = |n: usize| bar.set_message(format!("{label} run {n}"));
@@ -300,15 +306,7 @@ fn measure_jobs(
     let mut models = Vec::new();
     let mut missing = Vec::new();
     for (job, rounds) in jobs.iter().zip(done) {
-        let session = profile.session_config(job.role);
-        let mj = ModelJob {
-            role: job.role,
-            variant: job.variant,
-            path: &job.path,
-            session: if job.graphs_off { session.without_cuda_graphs() } else { session },
-            io_binding: profile.roles.get(job.role).io_binding,
-            fallback: fallbacks.iter().any(|f| f.role == job.role),
-        };
+        let mj = job.model_job(profile, fallbacks);
         // The per-op profile once per model file and configuration, not again for test twins.
         let plan = if job.twin.is_some() { RunPlan { op_profile_runs: 0, ..plan.clone() } } else { plan.clone() };
         match rounds.and_then(|r| {

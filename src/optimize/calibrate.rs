@@ -112,19 +112,6 @@ fn frame(p: &Photo, zoom: f32, h: usize, w: usize) -> image::RgbImage {
     Photo { rgb: region, face: (0, 0, 1) }.letterbox(h as u32, w as u32)
 }
 
-/// The feed of a non-image input: unit-length seeded normal vectors for `1×d` (d ≥ 64) inputs
-/// (identity embeddings), seeded uniform [0, 1) otherwise.
-fn values_feed(d: &InputDesc, rng: &mut Rng) -> Feed {
-    let numel: usize = d.dims.iter().product();
-    if d.dims.len() == 2 && d.dims[0] == 1 && d.dims[1] >= 64 {
-        let v: Vec<f32> = (0..numel).map(|_| rng.normal()).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
-        Feed::Values(v.into_iter().map(|x| x / norm).collect())
-    } else {
-        Feed::Values(rng.vec(numel, 0.0, 1.0))
-    }
-}
-
 /// The calibration set for a `role` model with inputs `inputs` (see the module docs). Without a
 /// photo, or for a model without image inputs, only seeded cases.
 pub fn calibration_set(role: Role, inputs: &[InputDesc], photo: Option<&Photo>) -> Result<CalibrationSet> {
@@ -154,7 +141,7 @@ pub fn calibration_set(role: Role, inputs: &[InputDesc], photo: Option<&Photo>) 
                 (Some((_, h, w)), None) => {
                     Feed::Pixels { h, w, rgb: (0..h * w * 3).map(|_| (rng.next_u64() >> 56) as u8).collect() }
                 }
-                (None, _) => values_feed(d, &mut rng),
+                (None, _) => crate::verify::inputs::values_feed(d, &mut rng),
             };
             feeds.push((d.name.clone(), feed_tensor(d, &feed, Some(role), None)?));
         }

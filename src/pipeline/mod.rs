@@ -269,11 +269,7 @@ pub fn run(rt: &Runtime, cfg: &Config) -> Result<MeasureReport> {
     let (identity, identity_name) = crate::util::assets::photo_or_astronaut(cfg.identity.as_deref())?;
     let photo = Frame::from_rgb_image(identity);
     let source_face = if replica_detector && cfg.identity.is_none() {
-        detect::Face {
-            bbox: crate::util::assets::ASTRONAUT_FACE_BOX,
-            score: 1.0,
-            kps: crate::util::assets::ASTRONAUT_FACE_KPS,
-        }
+        source::astronaut_face()
     } else {
         largest_face(&mut detector, &photo, &format!("the identity photo {identity_name}"))?
     };

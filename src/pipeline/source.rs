@@ -141,6 +141,11 @@ struct Patch {
     face: Face,
 }
 
+/// The face of the built-in astronaut photo, in photo pixels (score 1: it is known, not detected).
+pub fn astronaut_face() -> Face {
+    Face { bbox: crate::util::assets::ASTRONAUT_FACE_BOX, score: 1.0, kps: crate::util::assets::ASTRONAUT_FACE_KPS }
+}
+
 /// `f` scaled by `s` about the origin, then moved by (`dx`, `dy`).
 fn shift_face(f: &Face, dx: f32, dy: f32, s: f32) -> Face {
     let [x1, y1, x2, y2] = f.bbox;
@@ -193,15 +198,7 @@ impl Synthetic {
                     image::open(p).with_context(|| format!("{}: cannot decode the face photo", p.display()))?.to_rgb8();
                 (photo, *b, template_face(*b))
             }
-            None => (
-                crate::util::assets::astronaut()?,
-                crate::bench::inputs::ASTRONAUT_FACE,
-                Face {
-                    bbox: crate::util::assets::ASTRONAUT_FACE_BOX,
-                    score: 1.0,
-                    kps: crate::util::assets::ASTRONAUT_FACE_KPS,
-                },
-            ),
+            None => (crate::util::assets::astronaut()?, crate::bench::inputs::ASTRONAUT_FACE, astronaut_face()),
         };
         // The head with some context: 1.8× the face box, centred on it, clipped to the photo.
         let (fx, fy, fs) = face_box;

@@ -169,16 +169,7 @@ pub fn make_cases(role: Option<Role>, inputs: &[InputDesc], n: usize, seed: u64,
                         Some((_, h, w)) => {
                             Feed::Pixels { h, w, rgb: (0..h * w * 3).map(|_| (rng.next_u64() >> 56) as u8).collect() }
                         }
-                        None => {
-                            let numel: usize = d.dims.iter().product();
-                            if d.dims.len() == 2 && d.dims[0] == 1 && d.dims[1] >= 64 {
-                                let v: Vec<f32> = (0..numel).map(|_| rng.normal()).collect();
-                                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
-                                Feed::Values(v.into_iter().map(|x| x / norm).collect())
-                            } else {
-                                Feed::Values(rng.vec(numel, 0.0, 1.0))
-                            }
-                        }
+                        None => values_feed(d, &mut rng),
                     };
                     (d.name.clone(), feed)
                 })
@@ -186,6 +177,19 @@ pub fn make_cases(role: Option<Role>, inputs: &[InputDesc], n: usize, seed: u64,
             Case { label, feeds }
         })
         .collect()
+}
+
+/// The feed of a non-image input: unit-length seeded normal vectors for `1×d` (d ≥ 64) inputs
+/// (identity embeddings), seeded uniform [0, 1) otherwise.
+pub fn values_feed(d: &InputDesc, rng: &mut Rng) -> Feed {
+    let numel: usize = d.dims.iter().product();
+    if d.dims.len() == 2 && d.dims[0] == 1 && d.dims[1] >= 64 {
+        let v: Vec<f32> = (0..numel).map(|_| rng.normal()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        Feed::Values(v.into_iter().map(|x| x / norm).collect())
+    } else {
+        Feed::Values(rng.vec(numel, 0.0, 1.0))
+    }
 }
 
 /// The tensor `feed` becomes for input `d`. Pixels go in raw for a uint8 NHWC input; for a float
